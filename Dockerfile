@@ -1,0 +1,81 @@
+# Haven container image.
+#
+# Base: Debian 12 "bookworm" slim with Debian's own Python 3.11. A plain Debian
+# base gets security updates through Debian's archive like any other Debian
+# machine the school runs, and it is the base our CI can rebuild faithfully
+# without a registry (see scripts/container-smoke).
+#
+# Stage 1 builds a virtual environment in /opt/venv; stage 2 copies it into a
+# clean image with no compilers, no pip caches and no build files.
+
+FROM debian:bookworm-slim AS builder
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        python3=3.11.2-1+b1 \
+        python3-venv=3.11.2-1+b1 \
+    && rm -rf /var/lib/apt/lists/* \
+    && python3 -m venv /opt/venv
+
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+
+# Dependencies first, in a layer of their own: it is rebuilt only when
+# requirements.lock changes, not on every change to the application.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir -r requirements.lock
+
+# Then the application itself, without touching the dependencies again.
+COPY pyproject.toml README.md ./
+COPY app ./app
+RUN pip install --no-cache-dir --no-deps . \
+    && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} + \
+    && python3 -m compileall -q /opt/venv/lib
+
+
+FROM debian:bookworm-slim
+
+LABEL org.opencontainers.image.title="Haven" \
+      org.opencontainers.image.description="Social media and mobile phone safeguarding for UK schools" \
+      org.opencontainers.image.licenses="AGPL-3.0-or-later"
+
+ENV DEBIAN_FRONTEND=noninteractive
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3=3.11.2-1+b1 \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 haven \
+    && useradd --system --uid 10001 --gid haven --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin haven \
+    && mkdir -p /data/evidence /data/backups \
+    && chown -R haven:haven /data \
+    && chmod 0750 /data/evidence /data/backups
+
+COPY --from=builder /opt/venv /opt/venv
+
+WORKDIR /app
+COPY alembic.ini ./
+COPY migrations ./migrations
+COPY templates ./templates
+COPY static ./static
+COPY docker/entrypoint.sh ./docker/entrypoint.sh
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HAVEN_DEV=false \
+    HAVEN_EVIDENCE_DIR=/data/evidence
+
+USER 10001:10001
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+
+ENTRYPOINT ["/app/docker/entrypoint.sh"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,1 @@
+"""Haven: social media and mobile phone safeguarding for UK schools."""

@@ -1,0 +1,509 @@
+"""Accounts, sign-in, sessions, second factors and API tokens. Queries live here only."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pyotp
+from sqlmodel import Session, func, select
+
+from app.audit.service import Actor, record_event
+from app.auth.models import (
+    ApiToken,
+    ApiTokenCreate,
+    Role,
+    School,
+    User,
+    UserCreate,
+    UserSession,
+    UserUpdate,
+)
+from app.core.config import Settings
+from app.core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts
+from app.core.security import (
+    hash_password,
+    new_token,
+    password_needs_rehash,
+    sha256_hex,
+    verify_password,
+)
+from app.core.types import utcnow
+
+TOKEN_PREFIX = "hvn_"  # noqa: S105 - a public prefix, not a secret
+TOTP_ISSUER = "Haven"
+
+
+class LoginFailed(InvalidInput):
+    title = "Sign-in failed"
+
+
+class AccountLocked(TooManyAttempts):
+    title = "Account locked for now"
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+# Schools -----------------------------------------------------------------------------------
+
+
+def get_or_create_school(*, session: Session, name: str, urn: str = "") -> School:
+    school = session.exec(select(School).order_by(School.id)).first()
+    if school is None:
+        school = School(name=name, urn=urn)
+        session.add(school)
+        session.flush()
+    return school
+
+
+def get_school(*, session: Session, school_id: int) -> School:
+    school = session.get(School, school_id)
+    if school is None:
+        raise NotFound("No such school.")
+    return school
+
+
+# Users -------------------------------------------------------------------------------------
+
+
+def get_user(*, session: Session, school_id: int, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.school_id != school_id:
+        raise NotFound("No such user.")
+    return user
+
+
+def find_user_by_email(*, session: Session, school_id: int, email: str) -> User | None:
+    return session.exec(
+        select(User).where(User.school_id == school_id, User.email == normalise_email(email))
+    ).first()
+
+
+def list_users(*, session: Session, school_id: int) -> list[User]:
+    return list(
+        session.exec(
+            select(User).where(User.school_id == school_id).order_by(User.display_name, User.id)
+        ).all()
+    )
+
+
+def count_users(*, session: Session, school_id: int) -> int:
+    return session.exec(
+        select(func.count()).select_from(User).where(User.school_id == school_id)
+    ).one()
+
+
+def create_user(*, session: Session, school_id: int, data: UserCreate, actor: Actor) -> User:
+    email = normalise_email(data.email)
+    if find_user_by_email(session=session, school_id=school_id, email=email):
+        raise Conflict(f"An account for {email} already exists.")
+    user = User(
+        school_id=school_id,
+        email=email,
+        display_name=data.display_name.strip(),
+        role=data.role,
+        is_active=data.is_active,
+        password_hash=hash_password(data.password),
+    )
+    session.add(user)
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action="user.created",
+        school_id=school_id,
+        entity_type="user",
+        entity_id=user.id,
+        detail={"role": user.role.value},
+    )
+    return user
+
+
+def update_user(*, session: Session, user: User, data: UserUpdate, actor: Actor) -> User:
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if user.id == actor.user_id and (
+        changes.get("is_active") is False or changes.get("role", user.role) != user.role
+    ):
+        raise InvalidInput("You cannot change your own role or deactivate your own account.")
+    changed = [name for name, value in changes.items() if getattr(user, name) != value]
+    if not changed:
+        return user
+    for name in changed:
+        setattr(user, name, changes[name])
+    user.updated_at = utcnow()
+    if "is_active" in changed and not user.is_active:
+        revoke_user_sessions(session=session, user=user)
+    if "role" in changed:
+        # New powers need a fresh sign-in (and a second factor where the role asks for one).
+        revoke_user_sessions(session=session, user=user)
+    session.add(user)
+    record_event(
+        session=session,
+        actor=actor,
+        action="user.updated",
+        school_id=user.school_id,
+        entity_type="user",
+        entity_id=user.id,
+        detail={"fields": sorted(changed)},
+    )
+    return user
+
+
+def change_password(
+    *,
+    session: Session,
+    user: User,
+    current: str,
+    new: str,
+    keep_session_id: int | None,
+    actor: Actor,
+) -> None:
+    if not verify_password(user.password_hash, current):
+        raise InvalidInput("Your current password is not right.", errors=[{"field": "current"}])
+    if len(new) < 12:
+        raise InvalidInput("Choose a new password of at least 12 characters.")
+    if new == current:
+        raise InvalidInput("The new password must differ from the current one.")
+    set_password(session=session, user=user, password=new)
+    revoke_user_sessions(session=session, user=user, except_session_id=keep_session_id)
+    record_event(
+        session=session,
+        actor=actor,
+        action="user.password_changed",
+        school_id=user.school_id,
+        entity_type="user",
+        entity_id=user.id,
+    )
+
+
+def set_password(*, session: Session, user: User, password: str) -> None:
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    user.updated_at = utcnow()
+    session.add(user)
+
+
+# Signing in --------------------------------------------------------------------------------
+
+
+def authenticate(
+    *, session: Session, school_id: int, email: str, password: str, settings: Settings, actor: Actor
+) -> User:
+    """Check a password, counting failures per account and locking it after too many."""
+    now = utcnow()
+    user = find_user_by_email(session=session, school_id=school_id, email=email)
+    if user is not None and user.locked_until and user.locked_until > now:
+        verify_password(None, password)  # same cost as a real check
+        record_event(
+            session=session,
+            actor=actor,
+            action="auth.login_locked",
+            school_id=school_id,
+            entity_type="user",
+            entity_id=user.id,
+        )
+        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        raise AccountLocked(
+            f"Too many failed sign-ins for this account. Try again in {minutes} minutes, "
+            "or ask an administrator."
+        )
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active:
+        if user is not None:
+            user.failed_login_count += 1
+            if user.failed_login_count >= settings.login_max_failures:
+                user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
+                user.failed_login_count = 0
+            session.add(user)
+        record_event(
+            session=session,
+            actor=actor,
+            action="auth.login_failed",
+            school_id=school_id,
+            entity_type="user" if user else "",
+            entity_id=user.id if user else "",
+            detail={} if user else {"reason": "unknown_email"},
+        )
+        raise LoginFailed("The email address or password is not right.")
+    user.failed_login_count = 0
+    user.locked_until = None
+    user.last_login_at = now
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    session.add(user)
+    return user
+
+
+def start_session(
+    *, session: Session, user: User, settings: Settings, user_agent: str, actor: Actor
+) -> tuple[str, UserSession]:
+    raw = new_token()
+    now = utcnow()
+    browser = UserSession(
+        user_id=user.id,
+        token_hash=sha256_hex(raw),
+        csrf_token=new_token(),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=settings.session_max_hours),
+        user_agent=user_agent[:200],
+    )
+    session.add(browser)
+    session.flush()
+    record_event(
+        session=session,
+        actor=Actor(user.id, None, actor.request_id, actor.ip_address),
+        action="auth.login",
+        school_id=user.school_id,
+        entity_type="user",
+        entity_id=user.id,
+    )
+    return raw, browser
+
+
+@dataclass
+class SignedIn:
+    user: User
+    browser: UserSession
+
+    @property
+    def second_factor_done(self) -> bool:
+        return self.browser.second_factor_at is not None
+
+
+def find_signed_in(*, session: Session, raw_token: str, settings: Settings) -> SignedIn | None:
+    """The live session for a cookie value, or None when it is unknown, revoked or stale."""
+    row = session.exec(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == sha256_hex(raw_token))
+    ).first()
+    if row is None:
+        return None
+    browser, user = row
+    now = utcnow()
+    idle_limit = browser.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
+    if browser.revoked_at or browser.expires_at <= now or idle_limit <= now or not user.is_active:
+        return None
+    return SignedIn(user=user, browser=browser)
+
+
+def touch_session(*, session: Session, browser: UserSession) -> bool:
+    """Move the idle clock on; written at most once a minute to spare the database."""
+    now = utcnow()
+    if now - browser.last_seen_at < timedelta(minutes=1):
+        return False
+    browser.last_seen_at = now
+    session.add(browser)
+    return True
+
+
+def end_session(*, session: Session, browser: UserSession, user: User, actor: Actor) -> None:
+    browser.revoked_at = utcnow()
+    session.add(browser)
+    record_event(
+        session=session,
+        actor=actor,
+        action="auth.logout",
+        school_id=user.school_id,
+        entity_type="user",
+        entity_id=user.id,
+    )
+
+
+def revoke_user_sessions(
+    *, session: Session, user: User, except_session_id: int | None = None
+) -> int:
+    query = select(UserSession).where(
+        UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
+    )
+    if except_session_id is not None:
+        query = query.where(UserSession.id != except_session_id)
+    browsers = session.exec(query).all()
+    now = utcnow()
+    for browser in browsers:
+        browser.revoked_at = now
+        session.add(browser)
+    return len(browsers)
+
+
+# Second factor (TOTP) ----------------------------------------------------------------------
+
+
+def begin_second_factor(*, session: Session, user: User) -> str:
+    """Give the user a fresh secret to enrol; it takes effect once they confirm a code."""
+    if user.has_second_factor:
+        raise Conflict("A second factor is already set up for this account.")
+    user.totp_secret = pyotp.random_base32()
+    session.add(user)
+    return provisioning_uri(user)
+
+
+def provisioning_uri(user: User) -> str:
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
+
+
+def _accept_code(user: User, code: str) -> bool:
+    """Accept a current code once: a code already used (or an older one) is refused."""
+    code = code.strip().replace(" ", "")
+    if not user.totp_secret or not code.isdigit() or len(code) != 6:
+        return False
+    totp = pyotp.TOTP(user.totp_secret)
+    now = utcnow()
+    for drift in (0, -1, 1):  # allow one 30-second step of clock skew either way
+        at = now + timedelta(seconds=30 * drift)
+        counter = totp.timecode(at)
+        if totp.verify(code, for_time=at) and counter > (user.totp_last_counter or -1):
+            user.totp_last_counter = counter
+            return True
+    return False
+
+
+def confirm_second_factor(*, session: Session, user: User, code: str, actor: Actor) -> None:
+    if user.has_second_factor:
+        raise Conflict("A second factor is already set up for this account.")
+    if not _accept_code(user, code):
+        raise InvalidInput("That code is not right. Enter the 6 digits your app shows now.")
+    user.totp_enabled_at = utcnow()
+    session.add(user)
+    record_event(
+        session=session,
+        actor=actor,
+        action="auth.second_factor_enrolled",
+        school_id=user.school_id,
+        entity_type="user",
+        entity_id=user.id,
+    )
+
+
+def pass_second_factor(
+    *, session: Session, signed_in: SignedIn, code: str, settings: Settings, actor: Actor
+) -> None:
+    user = signed_in.user
+    if not _accept_code(user, code):
+        user.failed_login_count += 1
+        if user.failed_login_count >= settings.login_max_failures:
+            # Too many wrong codes: lock the account and end this half-signed-in session.
+            user.locked_until = utcnow() + timedelta(minutes=settings.login_lockout_minutes)
+            user.failed_login_count = 0
+            signed_in.browser.revoked_at = utcnow()
+            session.add(signed_in.browser)
+        session.add(user)
+        record_event(
+            session=session,
+            actor=actor,
+            action="auth.second_factor_failed",
+            school_id=user.school_id,
+            entity_type="user",
+            entity_id=user.id,
+        )
+        raise InvalidInput("That code is not right, or it has been used already.")
+    user.failed_login_count = 0
+    signed_in.browser.second_factor_at = utcnow()
+    session.add_all([user, signed_in.browser])
+    record_event(
+        session=session,
+        actor=actor,
+        action="auth.second_factor_passed",
+        school_id=user.school_id,
+        entity_type="user",
+        entity_id=user.id,
+    )
+
+
+def reset_second_factor(*, session: Session, user: User, actor: Actor) -> None:
+    user.totp_secret = None
+    user.totp_enabled_at = None
+    user.totp_last_counter = None
+    session.add(user)
+    revoke_user_sessions(session=session, user=user)
+    record_event(
+        session=session,
+        actor=actor,
+        action="auth.second_factor_reset",
+        school_id=user.school_id,
+        entity_type="user",
+        entity_id=user.id,
+    )
+
+
+# API tokens --------------------------------------------------------------------------------
+
+
+def create_api_token(
+    *, session: Session, school_id: int, data: ApiTokenCreate, actor: Actor
+) -> tuple[str, ApiToken]:
+    """Make a token; the raw value is returned once and only its hash is kept."""
+    if data.expires_at is not None and data.expires_at <= utcnow():
+        raise InvalidInput("The expiry date must be in the future.")
+    raw = TOKEN_PREFIX + new_token(24)  # 192 bits of randomness
+    token = ApiToken(
+        school_id=school_id,
+        name=data.name.strip(),
+        prefix=raw[:12],
+        token_hash=sha256_hex(raw),
+        scopes=sorted({scope.value for scope in data.scopes}),
+        created_by_id=actor.user_id,
+        expires_at=data.expires_at,
+    )
+    session.add(token)
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action="token.created",
+        school_id=school_id,
+        entity_type="api_token",
+        entity_id=token.id,
+        detail={"scopes": token.scopes},
+    )
+    return raw, token
+
+
+def find_api_token(*, session: Session, raw: str) -> ApiToken | None:
+    if not raw.startswith(TOKEN_PREFIX):
+        return None
+    token = session.exec(select(ApiToken).where(ApiToken.token_hash == sha256_hex(raw))).first()
+    return token if token is not None and token.is_usable else None
+
+
+def note_token_use(*, session: Session, token: ApiToken) -> bool:
+    """Record when a token was last used; written at most once a minute."""
+    now = utcnow()
+    if token.last_used_at is not None and now - token.last_used_at < timedelta(minutes=1):
+        return False
+    token.last_used_at = now
+    session.add(token)
+    return True
+
+
+def list_api_tokens(*, session: Session, school_id: int) -> list[ApiToken]:
+    return list(
+        session.exec(
+            select(ApiToken)
+            .where(ApiToken.school_id == school_id)
+            .order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id)
+        ).all()
+    )
+
+
+def revoke_api_token(*, session: Session, school_id: int, token_id: int, actor: Actor) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.school_id != school_id:
+        raise NotFound("No such token.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.add(token)
+        record_event(
+            session=session,
+            actor=actor,
+            action="token.revoked",
+            school_id=school_id,
+            entity_type="api_token",
+            entity_id=token.id,
+        )
+    return token
+
+
+def role_choices() -> list[tuple[str, str]]:
+    return [(role.value, role.label) for role in Role]

@@ -1,0 +1,255 @@
+"""The `haven` command (also `python -m app`), scripted by IT technicians."""
+
+import getpass
+import logging
+import signal
+import sys
+import threading
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from sqlmodel import Session
+
+import app.models  # noqa: F401 - every table on the metadata
+from app.audit.service import SYSTEM, verify_chain
+from app.auth import service as auth_service
+from app.auth.models import ApiTokenCreate, Role, Scope, UserCreate
+from app.core.config import Settings, SettingsError
+from app.core.db import make_engine
+from app.core.errors import DomainError
+from app.core.preflight import run_preflight
+
+cli = typer.Typer(
+    help="Haven: social media and mobile phone safeguarding for schools.",
+    pretty_exceptions_enable=False,  # never print local variables (passwords, tokens)
+)
+audit_cli = typer.Typer(help="The audit trail.")
+cli.add_typer(audit_cli, name="audit")
+
+log = logging.getLogger("haven.cli")
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"haven: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _ready(*, database: bool = True, evidence: bool = True) -> Settings:
+    try:
+        return run_preflight(database=database, evidence=evidence)
+    except SettingsError as exc:
+        fail(str(exc))
+        raise  # unreachable: fail() exits
+
+
+def _school_session(settings: Settings):
+    engine = make_engine(settings.database_url)
+    session = Session(engine, expire_on_commit=False)
+    school = auth_service.get_or_create_school(
+        session=session, name=settings.school_name, urn=settings.school_urn
+    )
+    return engine, session, school
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date (safe to run on every deploy)."""
+    from app.core.migrations import upgrade_to_head
+
+    settings = _ready()
+    engine = make_engine(settings.database_url)
+    upgrade_to_head(engine)
+    engine.dispose()
+    typer.echo("haven: database is up to date")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Password again: "):
+            fail("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+@cli.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option(help="Their school email address")],
+    name: Annotated[str, typer.Option(help="Name shown in Haven")],
+    role: Annotated[Role, typer.Option(help="What they may do")],
+) -> None:
+    """Create an account. The password is prompted for, or read from standard input."""
+    settings = _ready()
+    password = _read_password()
+    engine, session, school = _school_session(settings)
+    try:
+        data = UserCreate(email=email, display_name=name, role=role, password=password)
+        user = auth_service.create_user(
+            session=session, school_id=school.id, data=data, actor=SYSTEM
+        )
+        session.commit()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+    except DomainError as exc:
+        fail(exc.detail)
+    finally:
+        session.close()
+        engine.dispose()
+    typer.echo(f"haven: created {user.role.value} account {user.email}")
+
+
+@cli.command("create-token")
+def create_token(
+    name: Annotated[str, typer.Option(help="Which system will use it")],
+    scope: Annotated[list[Scope], typer.Option(help="A scope; repeat for several")],
+    expires: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day it works")
+    ] = None,
+) -> None:
+    """Make an API token and print it once."""
+    settings = _ready()
+    engine, session, school = _school_session(settings)
+    expires_at = datetime.combine(expires.date(), time.max, tzinfo=UTC) if expires else None
+    try:
+        data = ApiTokenCreate(name=name, scopes=scope, expires_at=expires_at)
+        raw, _token = auth_service.create_api_token(
+            session=session, school_id=school.id, data=data, actor=SYSTEM
+        )
+        session.commit()
+    except ValidationError as exc:
+        fail(exc.errors()[0]["msg"])
+    except DomainError as exc:
+        fail(exc.detail)
+    finally:
+        session.close()
+        engine.dispose()
+    typer.echo(raw)
+
+
+@cli.command("seed-demo")
+def seed_demo() -> None:
+    """Create a demo school with an account for each role (development only)."""
+    from app.core.demo import seed_demo_school
+
+    settings = _ready()
+    if not settings.dev:
+        fail("seed-demo only runs with HAVEN_DEV=true: it creates accounts with known passwords")
+    engine, session, school = _school_session(settings)
+    try:
+        accounts = seed_demo_school(session=session, school=school)
+        session.commit()
+    finally:
+        session.close()
+        engine.dispose()
+    typer.echo(f"Demo school: {school.name}")
+    for account in accounts:
+        typer.echo(account)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Web worker processes")] = 1,
+) -> None:
+    """Serve Haven's pages and API."""
+    import uvicorn
+
+    settings = _ready()
+    _require_migrated(settings)
+    typer.echo(f"haven: serving on http://{host}:{port}")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level=settings.log_level,
+    )
+
+
+def _require_migrated(settings: Settings) -> None:
+    from app.core.migrations import current_revision, head_revision
+
+    engine = make_engine(settings.database_url)
+    with engine.connect() as connection:
+        revision = current_revision(connection)
+    engine.dispose()
+    if revision != head_revision():
+        fail("the database schema is not up to date: run `haven migrate` first")
+
+
+@cli.command()
+def worker() -> None:
+    """Run the background worker (deliveries of notifications)."""
+    settings = _ready()
+    _require_migrated(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    typer.echo("haven: worker started; no deliveries are configured yet")
+    while not stop.wait(5):
+        pass
+    typer.echo("haven: worker stopped")
+
+
+@cli.command()
+def backup(
+    to: Annotated[Path, typer.Option("--to", help="Folder to write the backup under")],
+) -> None:
+    """Write a consistent copy of the database and evidence files."""
+    from app.core.backup import write_backup
+
+    settings = _ready()
+    engine = make_engine(settings.database_url)
+    try:
+        target = write_backup(
+            engine=engine, evidence_dir=Path(settings.evidence_dir), target_root=to
+        )
+    finally:
+        engine.dispose()
+    typer.echo(f"haven: backup written to {target}")
+
+
+@cli.command()
+def restore(
+    source: Annotated[Path, typer.Option("--from", help="A folder written by `haven backup`")],
+) -> None:
+    """Load a backup into a new, empty database (run `haven migrate` on it first)."""
+    from app.core.backup import BackupError, restore_backup
+
+    settings = _ready()
+    engine = make_engine(settings.database_url)
+    try:
+        counts = restore_backup(
+            engine=engine, backup=source, evidence_dir=Path(settings.evidence_dir)
+        )
+    except BackupError as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    typer.echo(f"haven: restored {sum(counts.values())} rows from {source}")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check that no audit event was changed or removed."""
+    settings = _ready(evidence=False)
+    engine = make_engine(settings.database_url)
+    with Session(engine) as session:
+        checked, problems = verify_chain(session=session)
+    engine.dispose()
+    for problem in problems:
+        typer.echo(f"haven: audit event {problem.seq} {problem.reason}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"haven: audit trail intact ({checked} events)")
+
+
+def main() -> None:
+    cli()

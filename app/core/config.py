@@ -1,0 +1,82 @@
+"""Typed settings, read from HAVEN_* environment variables and `.env`."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "change-me"  # noqa: S105 - the placeholder we refuse outside development
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resource_dir(name: str) -> Path:
+    """A folder shipped beside the package (templates, static, migrations)."""
+    for base in (PROJECT_ROOT, Path.cwd()):
+        if (base / name).is_dir():
+            return base / name
+    raise FileNotFoundError(f"Haven cannot find its {name}/ folder; run it from the project root")
+
+
+class SettingsError(RuntimeError):
+    """A setting that stops Haven from starting; its message is one line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HAVEN_", env_file=".env", extra="ignore")
+
+    dev: bool = False
+    database_url: str = "sqlite:///./data/haven.db"
+    secret_key: str = DEFAULT_SECRET_KEY
+    base_url: str = "http://localhost:8000"
+    evidence_dir: Path = Path("./data/evidence")
+    worker: str = "on"
+    school_name: str = "Haven School"
+    school_urn: str = ""
+
+    session_idle_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 14)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> "Settings":
+        if self.dev:
+            return self
+        if not self.secret_key or self.secret_key == DEFAULT_SECRET_KEY:
+            raise PydanticCustomError(
+                "default_secret",
+                "HAVEN_SECRET_KEY is missing or left at its default: set it to a long random "
+                "value (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')",
+            )
+        if len(self.secret_key) < 32:
+            raise PydanticCustomError(
+                "short_secret", "HAVEN_SECRET_KEY is too short: use at least 32 random characters"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return not self.dev
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings, turning validation failures into one readable line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        prefix = f"HAVEN_{where.upper()}: " if where else ""
+        raise SettingsError(prefix + first["msg"]) from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,150 @@
+"""Domain exceptions, and how they reach people: problem+json under /api, an HTML page elsewhere."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("haven.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class DomainError(Exception):
+    """Raised by services; routes let it propagate and the handlers below answer."""
+
+    status_code = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, errors: list[dict] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class NotFound(DomainError):
+    status_code = 404
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    title = "Conflict"
+
+
+class PermissionDenied(DomainError):
+    status_code = 403
+    title = "Forbidden"
+
+
+class InvalidInput(DomainError):
+    status_code = 422
+    title = "Invalid input"
+
+
+class TooManyAttempts(DomainError):
+    status_code = 429
+    title = "Too many attempts"
+
+
+class NotAuthenticated(DomainError):
+    status_code = 401
+    title = "Not authenticated"
+
+
+class SecondFactorRequired(DomainError):
+    """A signed-in DSL or admin who has not yet given (or set up) their second factor."""
+
+    status_code = 401
+    title = "Second factor required"
+
+
+def is_api_request(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def problem_response(
+    status: int, title: str, detail: str, *, errors: list[dict] | None = None, headers=None
+) -> JSONResponse:
+    body: dict = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict]:
+    return [
+        {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]}
+        for err in exc.errors()
+    ]
+
+
+def _html_error(request: Request, status: int, title: str, detail: str) -> Response:
+    from app.core.templating import render  # imported late: templating imports auth helpers
+
+    # An htmx request shows the message in the page's #flash region, whatever its target.
+    headers = {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"}
+    return render(
+        request,
+        "errors/error.html",
+        {"title": title, "detail": detail},
+        block="error",
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _login_redirect(request: Request, target: str) -> Response:
+    if request.headers.get("HX-Request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+async def _domain_error(request: Request, exc: DomainError) -> Response:
+    if is_api_request(request):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return problem_response(
+            exc.status_code, exc.title, exc.detail, errors=exc.errors, headers=headers
+        )
+    if isinstance(exc, SecondFactorRequired):
+        return _login_redirect(request, exc.detail)
+    if isinstance(exc, NotAuthenticated):
+        return _login_redirect(request, "/login")
+    return _html_error(request, exc.status_code, exc.title, exc.detail)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    errors = _field_errors(exc)
+    if is_api_request(request):
+        return problem_response(
+            422, "Invalid input", "The request has invalid fields.", errors=errors
+        )
+    detail = "; ".join(f"{e['field'] or 'request'}: {e['message']}" for e in errors)
+    return _html_error(request, 422, "Invalid input", detail)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    if exc.status_code == 404:
+        detail = "There is no page at this address."
+    if is_api_request(request):
+        return problem_response(exc.status_code, title, detail, headers=exc.headers)
+    return _html_error(request, exc.status_code, title, detail)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error (request %s)", getattr(request.state, "request_id", "-"))
+    detail = "Something went wrong on our side. Nothing was saved; please try again."
+    if is_api_request(request):
+        return problem_response(500, "Internal server error", detail)
+    return _html_error(request, 500, "Internal server error", detail)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,31 @@
+"""Liveness and readiness probes for Docker, load balancers and monitoring."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.core.migrations import current_revision
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The database is reachable and migrated to the latest revision")
+def readyz(request: Request) -> JSONResponse:
+    try:
+        with request.app.state.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+            revision = current_revision(connection)
+    except SQLAlchemyError:
+        return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, 503)
+    head = request.app.state.migration_head
+    if revision != head:
+        return JSONResponse(
+            {"status": "unavailable", "reason": "migrations pending", "run": "haven migrate"}, 503
+        )
+    return JSONResponse({"status": "ok", "revision": revision})

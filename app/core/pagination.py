@@ -1,0 +1,53 @@
+"""Keyset (cursor) pagination for API lists: `?limit=&cursor=` → `{"data", "next_cursor"}`."""
+
+import base64
+import json
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from app.core.errors import InvalidInput
+
+T = TypeVar("T")
+
+Limit = Annotated[int, Query(ge=1, le=500, description="How many items to return (1-500)")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=200, description="The `next_cursor` of the previous page"),
+]
+UpdatedSince = Annotated[
+    datetime | None,
+    Query(description="Only items changed at or after this time (ISO 8601 with a time zone)"),
+]
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(*values) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except ValueError:
+        raise InvalidInput("The cursor is not one Haven gave out.") from None
+    if not isinstance(values, list) or len(values) != arity:
+        raise InvalidInput("The cursor is not one Haven gave out.")
+    return values
+
+
+def require_timezone(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput(
+            "updated_since needs a time zone, e.g. 2026-09-01T00:00:00Z.",
+            errors=[{"field": "updated_since", "message": "time zone required"}],
+        )
+    return value

@@ -1,0 +1,62 @@
+"""One template serves a full page and its htmx fragments."""
+
+from datetime import datetime
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2_fragments.fastapi import Jinja2Blocks
+
+from app.core.config import resource_dir
+
+templates = Jinja2Blocks(directory=str(resource_dir("templates")))
+
+
+def _format_datetime(value: datetime | None, empty: str = "—") -> str:
+    return value.strftime("%d %b %Y, %H:%M") if value else empty
+
+
+templates.env.filters["datetime"] = _format_datetime
+
+
+def is_htmx(request: Request) -> bool:
+    """An htmx request that wants a fragment (boosted requests want the whole page)."""
+    return (
+        request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    )
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict | None = None,
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+    headers: dict | None = None,
+) -> HTMLResponse:
+    """Render `template`; an htmx request gets only `block` when one is named."""
+    from app.auth.csrf import csrf_token_for, set_csrf_cookie
+
+    signed_in = getattr(request.state, "signed_in", None)
+    page = {
+        "request": request,
+        "csrf_token": csrf_token_for(request),
+        "current_user": signed_in.user if signed_in else None,
+        "fully_signed_in": bool(
+            signed_in
+            and (not signed_in.user.role.needs_second_factor or signed_in.second_factor_done)
+        ),
+        "school_name": request.app.state.settings.school_name,
+        **(context or {}),
+    }
+    response = templates.TemplateResponse(
+        request,
+        template,
+        page,
+        status_code=status_code,
+        headers=headers,
+        block_name=block if block and is_htmx(request) else None,
+    )
+    response.headers["Vary"] = "HX-Request"
+    set_csrf_cookie(request, response)
+    return response

@@ -1,0 +1,21 @@
+"""The home page, shaped by the signed-in person's role."""
+
+from fastapi import Request
+
+from app.auth import service as auth_service
+from app.auth.dependencies import CurrentUser
+from app.auth.models import Role
+from app.core.db import DbSession
+from app.core.routing import page_router
+from app.core.templating import render
+
+router = page_router()
+
+
+@router.get("/")
+def home(request: Request, session: DbSession, user: CurrentUser):
+    context: dict = {"role": user.role}
+    if user.role == Role.admin:
+        context["user_count"] = auth_service.count_users(session=session, school_id=user.school_id)
+        context["tokens"] = auth_service.list_api_tokens(session=session, school_id=user.school_id)
+    return render(request, "home/home.html", context)

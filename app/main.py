@@ -1,0 +1,64 @@
+"""create_app(): the FastAPI application with its routers, middleware and static files."""
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+import app.models  # noqa: F401 - every table on the metadata
+from app.auth import admin_pages
+from app.auth import pages as auth_pages
+from app.core.config import Settings, get_settings, resource_dir
+from app.core.db import make_engine
+from app.core.errors import install_error_handlers
+from app.core.health import router as health_router
+from app.core.middleware import SecurityHeadersMiddleware
+from app.core.migrations import head_revision
+from app.home import pages as home_pages
+from app.people import api as people_api
+
+API_DESCRIPTION = """\
+Haven's JSON API for the school's MIS. Authenticate with `Authorization: Bearer hvn_...`
+(tokens are made by an administrator with scopes). Errors are `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    owns_engine = engine is None
+    engine = engine or make_engine(settings.database_url)
+    logging.basicConfig(level=settings.log_level.upper())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        if owns_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Haven",
+        version="1",
+        description=API_DESCRIPTION,
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.migration_head = head_revision()
+
+    app.add_middleware(SecurityHeadersMiddleware)
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
+
+    app.include_router(health_router)
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(people_api.router)
+    app.include_router(api)
+    app.include_router(auth_pages.router)
+    app.include_router(admin_pages.router)
+    app.include_router(home_pages.router)
+    return app

@@ -1,0 +1,7 @@
+"""Every domain's tables, imported so that Alembic and the app see the whole schema."""
+
+from app.audit.models import AuditEvent
+from app.auth.models import ApiToken, School, User, UserSession
+from app.people.models import Person
+
+__all__ = ["ApiToken", "AuditEvent", "Person", "School", "User", "UserSession"]
