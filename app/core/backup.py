@@ -150,12 +150,17 @@ def restore_backup(*, engine: Engine, backup: Path, evidence_dir: Path) -> dict[
             if batch:
                 connection.execute(table.insert(), batch)
             if connection.dialect.name == "postgresql" and "id" in table.columns:
-                connection.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
-                    f'COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, false)'
-                )
+                _move_sequence_past_rows(connection, table)
     for relative in manifest["files"]:
         destination = evidence_dir / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(backup / "evidence" / relative, destination)
     return manifest["tables"]
+
+
+def _move_sequence_past_rows(connection: sa.Connection, table: sa.Table) -> None:
+    """After inserting explicit ids, PostgreSQL's sequence must continue after the largest."""
+    quoted = connection.dialect.identifier_preparer.quote(table.name)
+    next_id = sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0) + 1).scalar_subquery()
+    sequence = sa.func.pg_get_serial_sequence(quoted, "id")
+    connection.execute(sa.select(sa.func.setval(sequence, next_id, False)))
