@@ -49,6 +49,8 @@ def render(
         "school_name": request.app.state.settings.school_name,
         **(context or {}),
     }
+    # The shared form macros, bound to this page's context; works for fragments too.
+    page["forms"] = templates.get_template("components/forms.html").make_module(page)
     response = templates.TemplateResponse(
         request,
         template,

@@ -1,0 +1,128 @@
+"""Fixtures: each database test runs inside a transaction rolled back at its end, on SQLite and,
+when HAVEN_TEST_DATABASE_URL is set, on PostgreSQL too. The schema comes from the migrations."""
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from app.core.config import Settings
+from app.core.db import get_session, make_engine
+from app.core.migrations import upgrade_to_head
+from app.main import create_app
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+POSTGRES_URL = os.environ.get("HAVEN_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def _reset_postgres_schema(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def engine(request, tmp_path_factory) -> Iterator[sa.Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'haven-test.db'}"
+        engine = make_engine(url)
+    else:
+        engine = make_engine(POSTGRES_URL)
+        _reset_postgres_schema(engine)
+    upgrade_to_head(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def backend(engine) -> str:
+    return engine.dialect.name
+
+
+@pytest.fixture
+def db(engine) -> Iterator[Session]:
+    """A session whose commits are savepoints inside one transaction that is rolled back."""
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    yield session
+    session.close()
+    transaction.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def settings(engine, tmp_path) -> Settings:
+    return Settings(
+        dev=False,
+        secret_key=TEST_SECRET,
+        database_url=engine.url.render_as_string(hide_password=False),
+        evidence_dir=tmp_path / "evidence",
+        school_name="Test School",
+    )
+
+
+@pytest.fixture
+def app(settings, engine, db):
+    app = create_app(settings=settings, engine=engine)
+
+    def test_session():
+        # Like a real request: what a request leaves uncommitted is thrown away at its end.
+        yield db
+        db.rollback()
+
+    app.dependency_overrides[get_session] = test_session
+    return app
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    # https, because session cookies are Secure outside development.
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def anon(app) -> Iterator[TestClient]:
+    """A second browser with no cookies."""
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def scratch_database_url(engine, tmp_path) -> Iterator[str]:
+    """An empty, committed database of the same kind, for commands that open their own."""
+    if engine.dialect.name == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+        return
+    name = f"haven_scratch_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(make_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """Real argon2id, with the cheapest parameters, so the suite stays quick."""
+    from argon2 import PasswordHasher
+
+    from app.core import security
+
+    original = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    security._hasher = original

@@ -1,0 +1,88 @@
+"""Building blocks for tests: schools, users, tokens, and signing in as a person would."""
+
+import re
+from datetime import timedelta
+
+import pyotp
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app.audit.service import SYSTEM
+from app.auth import service as auth_service
+from app.auth.models import ApiToken, ApiTokenCreate, Role, School, Scope, User, UserCreate
+from app.core.types import utcnow
+
+PASSWORD = "correct-horse-battery-staple"
+_counter = iter(range(1, 1_000_000))
+
+
+def make_school(db: Session) -> School:
+    return auth_service.get_or_create_school(session=db, name="Test School")
+
+
+def make_user(
+    db: Session,
+    *,
+    role: Role = Role.staff,
+    email: str | None = None,
+    password: str = PASSWORD,
+    second_factor: bool | None = None,
+    is_active: bool = True,
+) -> User:
+    school = make_school(db)
+    n = next(_counter)
+    data = UserCreate(
+        email=email or f"{role.value}{n}@school.example",
+        display_name=f"{role.label} {n}",
+        role=role,
+        password=password,
+        is_active=is_active,
+    )
+    user = auth_service.create_user(session=db, school_id=school.id, data=data, actor=SYSTEM)
+    if second_factor if second_factor is not None else role.needs_second_factor:
+        user.totp_secret = pyotp.random_base32()
+        user.totp_enabled_at = utcnow()
+        db.add(user)
+    db.commit()
+    return user
+
+
+def make_token(db: Session, *scopes: Scope, name: str = "MIS") -> tuple[str, ApiToken]:
+    school = make_school(db)
+    data = ApiTokenCreate(name=name, scopes=list(scopes))
+    raw, token = auth_service.create_api_token(
+        session=db, school_id=school.id, data=data, actor=SYSTEM
+    )
+    db.commit()
+    return raw, token
+
+
+def totp_code(user: User, steps_ahead: int = 0) -> str:
+    return pyotp.TOTP(user.totp_secret).at(utcnow() + timedelta(seconds=30 * steps_ahead))
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def page_csrf(client: TestClient, path: str = "/login") -> str:
+    return csrf_from(client.get(path).text)
+
+
+def sign_in(client: TestClient, user: User, password: str = PASSWORD) -> TestClient:
+    """Sign in through the login form, giving the second factor when the role needs one."""
+    token = page_csrf(client)
+    response = client.post(
+        "/login", data={"email": user.email, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 303, response.text
+    if user.role.needs_second_factor:
+        assert response.headers["location"] == "/login/second-factor"
+        token = page_csrf(client, "/login/second-factor")
+        response = client.post(
+            "/login/second-factor", data={"code": totp_code(user), "csrf_token": token}
+        )
+        assert response.status_code == 303, response.text
+    return client
