@@ -3,9 +3,9 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
-from app.auth.dependencies import require_scope
+from app.auth.dependencies import require_scope, token_actor
 from app.auth.models import ApiToken, Scope
 from app.core.db import DbSession
 from app.core.errors import InvalidInput
@@ -19,7 +19,7 @@ from app.core.pagination import (
     require_timezone,
 )
 from app.people import service
-from app.people.models import PersonPublic
+from app.people.models import PeopleSync, PeopleSyncResult, PersonPublic
 
 router = APIRouter(prefix="/people", tags=["people"])
 
@@ -52,3 +52,23 @@ def list_people(
     return Page[PersonPublic](
         data=[PersonPublic.model_validate(p) for p in rows[:limit]], next_cursor=next_cursor
     )
+
+
+@router.put(
+    "",
+    operation_id="syncPeople",
+    summary="Bulk upsert the roster by external_id",
+    description="Up to 5,000 people a request. With `deactivate_missing`, people of the school "
+    "not in the request are marked inactive (send the whole roster then).",
+)
+def sync_people(
+    request: Request,
+    session: DbSession,
+    token: Annotated[ApiToken, Depends(require_scope(Scope.people_write))],
+    body: PeopleSync,
+) -> PeopleSyncResult:
+    result = service.sync_people(
+        session=session, school_id=token.school_id, data=body, actor=token_actor(request)
+    )
+    session.commit()
+    return result

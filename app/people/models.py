@@ -4,6 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
+from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
 from app.core.types import UTCDateTime, enum_type, utcnow
@@ -41,3 +42,32 @@ class Person(PersonBase, table=True):
 class PersonPublic(PersonBase):
     id: int
     updated_at: datetime
+
+
+class PersonIn(PersonBase):
+    """One roster record as the MIS sends it; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(min_length=1, max_length=100)
+    forename: str = Field(min_length=1, max_length=100)
+    surname: str = Field(min_length=1, max_length=100)
+
+
+MAX_PEOPLE_PER_SYNC = 5000
+
+
+class PeopleSync(SQLModel):
+    model_config = ConfigDict(extra="forbid")
+
+    people: list[PersonIn] = Field(max_length=MAX_PEOPLE_PER_SYNC)
+    deactivate_missing: bool = Field(
+        default=False, description="Mark people not in this (full) roster as inactive"
+    )
+
+
+class PeopleSyncResult(SQLModel):
+    created: int
+    updated: int
+    unchanged: int
+    deactivated: int

@@ -26,7 +26,9 @@ def test_password_change_keeps_this_browser_and_signs_out_the_others(client, ano
     response = _change(client, PASSWORD, NEW_PASSWORD)
     assert response.status_code == 303
     assert response.headers["location"] == "/account?notice=password-changed"
-    assert "Other browsers have been signed out" in client.get("/account?notice=password-changed").text
+    assert (
+        "Other browsers have been signed out" in client.get("/account?notice=password-changed").text
+    )
     assert anon.get("/").headers["location"] == "/login"
     db.refresh(user)
     assert verify_password(user.password_hash, NEW_PASSWORD)

@@ -110,7 +110,11 @@ def test_admin_cannot_lock_themselves_out(client, db):
     admin = _admin_client(client, db)
     response = client.post(
         f"/admin/users/{admin.id}",
-        data={"role": "staff", "is_active": "true", "csrf_token": page_csrf(client, "/admin/users")},
+        data={
+            "role": "staff",
+            "is_active": "true",
+            "csrf_token": page_csrf(client, "/admin/users"),
+        },
     )
     assert response.status_code == 422
     db.refresh(admin)

@@ -52,8 +52,12 @@ def test_htmx_request_with_a_bad_header_is_refused_into_the_flash_region(client,
     sign_in(client, admin)
     response = client.post(
         "/admin/users",
-        data={"email": "new@school.example", "display_name": "New", "role": "staff",
-              "password": "long-enough-password"},
+        data={
+            "email": "new@school.example",
+            "display_name": "New",
+            "role": "staff",
+            "password": "long-enough-password",
+        },
         headers={"HX-Request": "true", "X-CSRF-Token": "forged"},
     )
     assert response.status_code == 403

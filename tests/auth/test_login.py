@@ -11,9 +11,6 @@ from app.core.types import utcnow
 from tests.factories import PASSWORD, make_user, page_csrf, sign_in
 
 
-
-
-
 def _actions(db):
     return [e.action for e in db.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()]
 
@@ -123,7 +120,11 @@ def test_inactive_accounts_cannot_sign_in(client, db):
 
 def test_next_parameter_only_redirects_within_haven(client, db):
     user = make_user(db)
-    for target, expected in [("/account", "/account"), ("https://evil.example/", "/"), ("//evil.example", "/")]:
+    for target, expected in [
+        ("/account", "/account"),
+        ("https://evil.example/", "/"),
+        ("//evil.example", "/"),
+    ]:
         client.cookies.clear()
         response = client.post(
             "/login",

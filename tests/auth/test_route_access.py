@@ -40,6 +40,7 @@ ACCESS: dict[tuple[str, str], object] = {
     ("POST", "/admin/tokens"): ADMIN,
     ("POST", "/admin/tokens/{token_id}/revoke"): ADMIN,
     ("GET", "/api/v1/people"): Scope.people_read,
+    ("PUT", "/api/v1/people"): Scope.people_write,
 }
 
 
@@ -120,6 +121,8 @@ def test_tokens_reach_only_what_their_scopes_allow(app, db, client):
             rule = ACCESS[(method, path)]
             if not isinstance(rule, Scope):
                 continue
-            response = client.request(method, _url(path), headers={"Authorization": f"Bearer {raw}"})
+            response = client.request(
+                method, _url(path), headers={"Authorization": f"Bearer {raw}"}
+            )
             expected_forbidden = rule != scope
             assert (response.status_code == 403) == expected_forbidden, (scope, method, path)

@@ -61,8 +61,12 @@ def test_a_token_without_the_scope_is_forbidden(client, db):
 
 
 def test_missing_malformed_and_unknown_tokens_are_unauthenticated(client, db):
-    for headers in [{}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"},
-                    {"Authorization": "Bearer hvn_not-a-real-token"}]:
+    for headers in [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer hvn_not-a-real-token"},
+    ]:
         response = client.get("/api/v1/people", headers=headers)
         assert response.status_code == 401, headers
         assert response.headers["www-authenticate"] == "Bearer"
@@ -76,7 +80,9 @@ def test_revoked_token_stops_working(client, db):
         f"/admin/tokens/{token.id}/revoke", data={"csrf_token": page_csrf(client, "/admin/tokens")}
     )
     assert response.status_code == 303
-    assert client.get("/api/v1/people", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+    assert (
+        client.get("/api/v1/people", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+    )
 
 
 def test_expired_token_stops_working(client, db):
@@ -84,7 +90,9 @@ def test_expired_token_stops_working(client, db):
     token.expires_at = utcnow() - timedelta(minutes=1)
     db.add(token)
     db.commit()
-    assert client.get("/api/v1/people", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+    assert (
+        client.get("/api/v1/people", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+    )
 
 
 def test_session_cookie_does_not_open_the_api(client, db):

@@ -1,0 +1,99 @@
+"""The audit trail: written with the change it records, append-only, and tamper-evident."""
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from app.audit.models import AuditEvent
+from app.audit.service import SYSTEM, Actor, record_event, verify_chain
+from app.auth.models import User
+from tests.factories import make_school, make_user
+
+
+def _events(db):
+    return db.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()
+
+
+def test_events_form_a_verifiable_chain(db):
+    school = make_school(db)
+    for n in range(3):
+        record_event(
+            session=db, actor=SYSTEM, action="test.event", school_id=school.id, entity_id=n
+        )
+    checked, problems = verify_chain(session=db, batch_size=2)
+    assert checked == 3 and problems == []
+    events = _events(db)
+    assert [e.seq for e in events] == [1, 2, 3]
+    assert events[1].prev_hash == events[0].hash
+
+
+def test_an_event_rolls_back_with_the_change_it_records(db):
+    school = make_school(db)
+    db.commit()
+    nested = db.begin_nested()
+    db.add(
+        User(
+            school_id=school.id,
+            email="gone@school.example",
+            display_name="Gone",
+            role="staff",
+            password_hash="x",
+        )
+    )
+    record_event(session=db, actor=SYSTEM, action="user.created", school_id=school.id)
+    nested.rollback()
+    assert db.exec(select(User).where(User.email == "gone@school.example")).first() is None
+    assert [e.action for e in _events(db)] == []
+
+
+def _disable_append_only(db):
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(sa.text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only"))
+    else:
+        db.execute(sa.text("DROP TRIGGER audit_event_no_update"))
+        db.execute(sa.text("DROP TRIGGER audit_event_no_delete"))
+
+
+def test_the_database_refuses_to_edit_or_delete_events(db):
+    make_user(db)
+    for statement in ["UPDATE audit_event SET action = 'x'", "DELETE FROM audit_event"]:
+        savepoint = db.begin_nested()
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            db.execute(sa.text(statement))
+        savepoint.rollback()
+
+
+def test_an_edited_event_is_detected(db):
+    make_user(db)
+    make_user(db)
+    _disable_append_only(db)
+    db.execute(sa.text("UPDATE audit_event SET entity_id = '999' WHERE seq = 1"))
+    db.expire_all()
+    _, problems = verify_chain(session=db)
+    assert [(p.seq, p.reason) for p in problems] == [(1, "was changed after it was written")]
+
+
+def test_a_deleted_event_is_detected(db):
+    for _ in range(3):
+        make_user(db)
+    _disable_append_only(db)
+    db.execute(sa.text("DELETE FROM audit_event WHERE seq = 2"))
+    db.expire_all()
+    _, problems = verify_chain(session=db)
+    reasons = [p.reason for p in problems]
+    assert "events 2..2 are missing" in reasons
+    assert "does not follow the event before it" in reasons
+
+
+def test_events_keep_ids_not_content(db):
+    school = make_school(db)
+    event = record_event(
+        session=db,
+        actor=Actor(user_id=None, request_id="req-1", ip_address="10.0.0.1"),
+        action="test.event",
+        school_id=school.id,
+        entity_type="user",
+        entity_id=42,
+    )
+    assert event.entity_id == "42" and event.request_id == "req-1"
+    assert set(AuditEvent.model_fields) >= {"actor_user_id", "action", "entity_type", "entity_id"}
