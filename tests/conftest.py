@@ -3,7 +3,7 @@ when HAVEN_TEST_DATABASE_URL is set, on PostgreSQL too. The schema comes from th
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -98,20 +98,29 @@ def anon(app) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def scratch_database_url(engine, tmp_path) -> Iterator[str]:
-    """An empty, committed database of the same kind, for commands that open their own."""
-    if engine.dialect.name == "sqlite":
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    name = f"haven_scratch_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(make_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
+def scratch_database(engine, tmp_path) -> Iterator[Callable[[], str]]:
+    """Makes empty, committed databases of the same kind, for commands that open their own."""
+    admin = (
+        sa.create_engine(make_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+        if POSTGRES_URL
+        else None
+    )
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"haven_scratch_{uuid.uuid4().hex[:10]}"
+        if engine.dialect.name == "sqlite":
+            return f"sqlite:///{tmp_path / name}.db"
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    for name in made:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if admin is not None:
         admin.dispose()
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401 - every table must be on the metadata
@@ -110,10 +111,11 @@ def read_manifest(backup: Path) -> dict:
 def _decode_row(table: sa.Table, row: dict) -> dict:
     decoded = {}
     for name, value in row.items():
-        column = table.columns[name]
-        python_type = None
+        column_type = table.columns[name].type
+        if isinstance(column_type, TypeDecorator):
+            column_type = column_type.impl_instance
         try:
-            python_type = column.type.python_type
+            python_type = column_type.python_type
         except NotImplementedError:
             python_type = None
         if value is not None and python_type is datetime:
