@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import _users, haven  # noqa: F401 - the fixture
+from tests.cli.conftest import users_in as _users
 
 
 @pytest.fixture

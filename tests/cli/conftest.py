@@ -1,0 +1,40 @@
+"""Running the `haven` command against a fresh database of the suite's kind."""
+
+import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from app.auth.models import User
+from app.cli import cli
+from app.core.db import make_engine
+from tests.conftest import TEST_SECRET
+
+
+@pytest.fixture
+def haven(monkeypatch, tmp_path, scratch_database):
+    """Run `haven ...` with the environment pointing at a fresh database."""
+    url = scratch_database()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HAVEN_DATABASE_URL", url)
+    monkeypatch.setenv("HAVEN_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("HAVEN_EVIDENCE_DIR", str(tmp_path / "evidence"))
+    monkeypatch.delenv("HAVEN_DEV", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None, ok: bool = True):
+        result = runner.invoke(cli, list(args), input=input)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    run.url = url
+    run("migrate")
+    return run
+
+
+def users_in(url: str) -> list[User]:
+    engine = make_engine(url)
+    with Session(engine) as session:
+        users = session.exec(select(User)).all()
+    engine.dispose()
+    return users
