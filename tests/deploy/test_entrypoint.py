@@ -7,8 +7,10 @@ inside the real image; this test keeps it true in the ordinary test suite.
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -37,11 +39,13 @@ def run(tmp_path):
         "HAVEN_WORKER": "off",
     }
 
-    def _run(*args: str, **changes: str | None) -> subprocess.CompletedProcess:
+    def _run(
+        *args: str, wrap: list[str] = (), **changes: str | None
+    ) -> subprocess.CompletedProcess:
         env = {**good, **changes}
         env = {key: value for key, value in env.items() if value is not None}
         return subprocess.run(
-            [str(ENTRYPOINT), *args],
+            [*wrap, str(ENTRYPOINT), *args],
             env=env,
             cwd=tmp_path,  # no stray .env from the work tree
             capture_output=True,
@@ -95,14 +99,25 @@ def test_evidence_dir_that_cannot_be_created(run, tmp_path, command):
     assert_one_clear_line(run(command, HAVEN_EVIDENCE_DIR=str(evidence)), "evidence")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file modes")
 def test_read_only_evidence_dir(run, tmp_path):
-    evidence = tmp_path / "evidence"
+    # the container's case: Haven runs as a user who may not write the folder.
+    # Root writes through file modes, so as root (CI) run it as nobody.
+    wrapper: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if not setpriv:
+            pytest.skip("running as root without setpriv to drop privileges")
+        wrapper = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+        if run("--help", wrap=wrapper).returncode != 0:
+            pytest.skip("nobody cannot run the virtualenv's haven here")
+    evidence = Path(tempfile.mkdtemp()) / "evidence"
     evidence.mkdir(mode=0o555)
+    evidence.parent.chmod(0o755)
     try:
-        assert_one_clear_line(run("serve", HAVEN_EVIDENCE_DIR=str(evidence)), "evidence")
+        result = run("serve", wrap=wrapper, HAVEN_EVIDENCE_DIR=str(evidence))
+        assert_one_clear_line(result, "HAVEN_EVIDENCE_DIR", "not writable")
     finally:
-        evidence.chmod(0o755)
+        shutil.rmtree(evidence.parent)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
