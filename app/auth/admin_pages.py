@@ -21,6 +21,8 @@ NOTICES = {
     "user-updated": "The account was updated.",
     "token-revoked": "The token was revoked. Systems using it can no longer connect.",
     "second-factor-reset": "The second factor was reset; the person sets it up at next sign-in.",
+    "password-reset": "The password was reset and the person was signed out everywhere. "
+    "Give them the new password in person and ask them to change it.",
 }
 
 
@@ -103,6 +105,25 @@ def reset_second_factor(
     service.reset_second_factor(session=session, user=user, actor=actor)
     session.commit()
     return see_other(request, "/admin/users?notice=second-factor-reset")
+
+
+@router.post("/users/{user_id}/password")
+def reset_password(
+    request: Request,
+    session: DbSession,
+    admin: AdminUser,
+    actor: PageActor,
+    user_id: int,
+    password: Annotated[str, Form(max_length=200)],
+):
+    user = service.get_user(session=session, school_id=admin.school_id, user_id=user_id)
+    try:
+        service.reset_password(session=session, user=user, password=password, actor=actor)
+    except DomainError as exc:
+        session.rollback()
+        return _users_page(request, session, admin, status_code=exc.status_code, error=exc.detail)
+    session.commit()
+    return see_other(request, "/admin/users?notice=password-reset")
 
 
 # API tokens --------------------------------------------------------------------------------

@@ -176,6 +176,24 @@ def change_password(
     )
 
 
+def reset_password(*, session: Session, user: User, password: str, actor: Actor) -> None:
+    """An administrator sets a new password for someone who forgot theirs."""
+    if len(password) < 12:
+        raise InvalidInput("Choose a password of at least 12 characters.")
+    set_password(session=session, user=user, password=password)
+    user.failed_login_count = 0
+    user.locked_until = None
+    revoke_user_sessions(session=session, user=user)
+    record_event(
+        session=session,
+        actor=actor,
+        action="user.password_reset",
+        school_id=user.school_id,
+        entity_type="user",
+        entity_id=user.id,
+    )
+
+
 def set_password(*, session: Session, user: User, password: str) -> None:
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()

@@ -1,9 +1,12 @@
 """An administrator manages accounts on the users page, with and without JavaScript."""
 
+from datetime import timedelta
+
 from sqlmodel import select
 
 from app.audit.models import AuditEvent
 from app.auth.models import Role, User
+from app.core.types import utcnow
 from tests.factories import PASSWORD, make_user, page_csrf, sign_in
 
 
@@ -142,3 +145,28 @@ def test_password_is_never_echoed_back(client, db):
     response = _new_user(client, email="bad", password="a-secret-password-1")
     assert "a-secret-password-1" not in response.text
     assert PASSWORD not in response.text
+
+
+def test_admin_resets_a_forgotten_password_and_unlocks_the_account(client, anon, db):
+    _admin_client(client, db)
+    staff = make_user(db)
+    sign_in(anon, staff)
+    staff.locked_until = utcnow() + timedelta(minutes=10)
+    db.add(staff)
+    db.commit()
+    token = page_csrf(client, "/admin/users")
+    short = client.post(
+        f"/admin/users/{staff.id}/password", data={"password": "short", "csrf_token": token}
+    )
+    assert short.status_code == 422
+    response = client.post(
+        f"/admin/users/{staff.id}/password",
+        data={"password": "temporary-password-9", "csrf_token": token},
+    )
+    assert response.status_code == 303
+    assert anon.get("/").headers["location"] == "/login"
+    db.refresh(staff)
+    assert staff.locked_until is None
+    sign_in(anon, staff, "temporary-password-9")
+    actions = [e.action for e in db.exec(select(AuditEvent)).all()]
+    assert "user.password_reset" in actions

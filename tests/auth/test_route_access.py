@@ -36,6 +36,7 @@ ACCESS: dict[tuple[str, str], object] = {
     ("POST", "/admin/users"): ADMIN,
     ("POST", "/admin/users/{user_id}"): ADMIN,
     ("POST", "/admin/users/{user_id}/second-factor/reset"): ADMIN,
+    ("POST", "/admin/users/{user_id}/password"): ADMIN,
     ("GET", "/admin/tokens"): ADMIN,
     ("POST", "/admin/tokens"): ADMIN,
     ("POST", "/admin/tokens/{token_id}/revoke"): ADMIN,
