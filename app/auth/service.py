@@ -40,6 +40,20 @@ class AccountLocked(TooManyAttempts):
     title = "Account locked for now"
 
 
+def _record_user_event(
+    session: Session, actor: Actor, action: str, user: User, detail: dict | None = None
+) -> None:
+    record_event(
+        session=session,
+        actor=actor,
+        action=action,
+        school_id=user.school_id,
+        entity_type="user",
+        entity_id=user.id,
+        detail=detail,
+    )
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
@@ -107,15 +121,7 @@ def create_user(*, session: Session, school_id: int, data: UserCreate, actor: Ac
     )
     session.add(user)
     session.flush()
-    record_event(
-        session=session,
-        actor=actor,
-        action="user.created",
-        school_id=school_id,
-        entity_type="user",
-        entity_id=user.id,
-        detail={"role": user.role.value},
-    )
+    _record_user_event(session, actor, "user.created", user, detail={"role": user.role.value})
     return user
 
 
@@ -137,15 +143,7 @@ def update_user(*, session: Session, user: User, data: UserUpdate, actor: Actor)
         # New powers need a fresh sign-in (and a second factor where the role asks for one).
         revoke_user_sessions(session=session, user=user)
     session.add(user)
-    record_event(
-        session=session,
-        actor=actor,
-        action="user.updated",
-        school_id=user.school_id,
-        entity_type="user",
-        entity_id=user.id,
-        detail={"fields": sorted(changed)},
-    )
+    _record_user_event(session, actor, "user.updated", user, detail={"fields": sorted(changed)})
     return user
 
 
@@ -166,14 +164,7 @@ def change_password(
         raise InvalidInput("The new password must differ from the current one.")
     set_password(session=session, user=user, password=new)
     revoke_user_sessions(session=session, user=user, except_session_id=keep_session_id)
-    record_event(
-        session=session,
-        actor=actor,
-        action="user.password_changed",
-        school_id=user.school_id,
-        entity_type="user",
-        entity_id=user.id,
-    )
+    _record_user_event(session, actor, "user.password_changed", user)
 
 
 def reset_password(*, session: Session, user: User, password: str, actor: Actor) -> None:
@@ -184,14 +175,7 @@ def reset_password(*, session: Session, user: User, password: str, actor: Actor)
     user.failed_login_count = 0
     user.locked_until = None
     revoke_user_sessions(session=session, user=user)
-    record_event(
-        session=session,
-        actor=actor,
-        action="user.password_reset",
-        school_id=user.school_id,
-        entity_type="user",
-        entity_id=user.id,
-    )
+    _record_user_event(session, actor, "user.password_reset", user)
 
 
 def set_password(*, session: Session, user: User, password: str) -> None:
@@ -212,14 +196,7 @@ def authenticate(
     user = find_user_by_email(session=session, school_id=school_id, email=email)
     if user is not None and user.locked_until and user.locked_until > now:
         verify_password(None, password)  # same cost as a real check
-        record_event(
-            session=session,
-            actor=actor,
-            action="auth.login_locked",
-            school_id=school_id,
-            entity_type="user",
-            entity_id=user.id,
-        )
+        _record_user_event(session, actor, "auth.login_locked", user)
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
         raise AccountLocked(
             f"Too many failed sign-ins for this account. Try again in {minutes} minutes, "
@@ -228,11 +205,7 @@ def authenticate(
     ok = verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
         if user is not None:
-            user.failed_login_count += 1
-            if user.failed_login_count >= settings.login_max_failures:
-                user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
-                user.failed_login_count = 0
-            session.add(user)
+            _count_failure(session, user, settings)
         record_event(
             session=session,
             actor=actor,
@@ -252,6 +225,17 @@ def authenticate(
     return user
 
 
+def _count_failure(session: Session, user: User, settings: Settings) -> bool:
+    """Count a wrong password or code; lock the account after too many. True when it locks."""
+    user.failed_login_count += 1
+    locks = user.failed_login_count >= settings.login_max_failures
+    if locks:
+        user.locked_until = utcnow() + timedelta(minutes=settings.login_lockout_minutes)
+        user.failed_login_count = 0
+    session.add(user)
+    return locks
+
+
 def start_session(
     *, session: Session, user: User, settings: Settings, user_agent: str, actor: Actor
 ) -> tuple[str, UserSession]:
@@ -268,13 +252,8 @@ def start_session(
     )
     session.add(browser)
     session.flush()
-    record_event(
-        session=session,
-        actor=Actor(user.id, None, actor.request_id, actor.ip_address),
-        action="auth.login",
-        school_id=user.school_id,
-        entity_type="user",
-        entity_id=user.id,
+    _record_user_event(
+        session, Actor(user.id, None, actor.request_id, actor.ip_address), "auth.login", user
     )
     return raw, browser
 
@@ -319,14 +298,7 @@ def touch_session(*, session: Session, browser: UserSession) -> bool:
 def end_session(*, session: Session, browser: UserSession, user: User, actor: Actor) -> None:
     browser.revoked_at = utcnow()
     session.add(browser)
-    record_event(
-        session=session,
-        actor=actor,
-        action="auth.logout",
-        school_id=user.school_id,
-        entity_type="user",
-        entity_id=user.id,
-    )
+    _record_user_event(session, actor, "auth.logout", user)
 
 
 def revoke_user_sessions(
@@ -384,14 +356,7 @@ def confirm_second_factor(*, session: Session, user: User, code: str, actor: Act
         raise InvalidInput("That code is not right. Enter the 6 digits your app shows now.")
     user.totp_enabled_at = utcnow()
     session.add(user)
-    record_event(
-        session=session,
-        actor=actor,
-        action="auth.second_factor_enrolled",
-        school_id=user.school_id,
-        entity_type="user",
-        entity_id=user.id,
-    )
+    _record_user_event(session, actor, "auth.second_factor_enrolled", user)
 
 
 def pass_second_factor(
@@ -399,34 +364,16 @@ def pass_second_factor(
 ) -> None:
     user = signed_in.user
     if not _accept_code(user, code):
-        user.failed_login_count += 1
-        if user.failed_login_count >= settings.login_max_failures:
-            # Too many wrong codes: lock the account and end this half-signed-in session.
-            user.locked_until = utcnow() + timedelta(minutes=settings.login_lockout_minutes)
-            user.failed_login_count = 0
+        if _count_failure(session, user, settings):
+            # Locked by wrong codes: end this half-signed-in session too.
             signed_in.browser.revoked_at = utcnow()
             session.add(signed_in.browser)
-        session.add(user)
-        record_event(
-            session=session,
-            actor=actor,
-            action="auth.second_factor_failed",
-            school_id=user.school_id,
-            entity_type="user",
-            entity_id=user.id,
-        )
+        _record_user_event(session, actor, "auth.second_factor_failed", user)
         raise InvalidInput("That code is not right, or it has been used already.")
     user.failed_login_count = 0
     signed_in.browser.second_factor_at = utcnow()
     session.add_all([user, signed_in.browser])
-    record_event(
-        session=session,
-        actor=actor,
-        action="auth.second_factor_passed",
-        school_id=user.school_id,
-        entity_type="user",
-        entity_id=user.id,
-    )
+    _record_user_event(session, actor, "auth.second_factor_passed", user)
 
 
 def reset_second_factor(*, session: Session, user: User, actor: Actor) -> None:
@@ -435,14 +382,7 @@ def reset_second_factor(*, session: Session, user: User, actor: Actor) -> None:
     user.totp_last_counter = None
     session.add(user)
     revoke_user_sessions(session=session, user=user)
-    record_event(
-        session=session,
-        actor=actor,
-        action="auth.second_factor_reset",
-        school_id=user.school_id,
-        entity_type="user",
-        entity_id=user.id,
-    )
+    _record_user_event(session, actor, "auth.second_factor_reset", user)
 
 
 # API tokens --------------------------------------------------------------------------------
