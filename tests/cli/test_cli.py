@@ -142,3 +142,31 @@ def test_serve_refuses_an_unmigrated_database(haven, monkeypatch, scratch_databa
     result = haven("serve", ok=False)
     assert result.exit_code == 2
     assert "run `haven migrate` first" in result.output
+
+
+def test_audit_verify_fails_on_an_edited_event(haven):
+    import sqlalchemy as sa
+
+    haven(
+        "create-user",
+        "--email",
+        "a@b.example",
+        "--name",
+        "A",
+        "--role",
+        "staff",
+        input="long-enough-pass\n",
+    )
+    engine = make_engine(haven.url)
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only"
+            )
+        else:
+            connection.exec_driver_sql("DROP TRIGGER audit_event_no_update")
+        connection.execute(sa.text("UPDATE audit_event SET action = 'user.deleted'"))
+    engine.dispose()
+    result = haven("audit", "verify", ok=False)
+    assert result.exit_code == 1
+    assert "audit event 1 was changed after it was written" in result.output

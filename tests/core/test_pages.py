@@ -68,3 +68,22 @@ def test_each_role_has_its_own_home_page(app, db):
             page = client.get("/").text
             assert f">{heading}</h2>" in page, role
             assert ("/admin/users" in page) == (role == Role.admin), role
+
+
+def test_unexpected_errors_never_show_a_stack_trace(app, db):
+    from fastapi.testclient import TestClient
+
+    def explode():
+        raise RuntimeError("secret internals")
+
+    app.add_api_route("/api/v1/explode", explode)
+    app.add_api_route("/explode", explode)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        api = client.get("/api/v1/explode")
+        assert api.status_code == 500
+        assert api.headers["content-type"] == "application/problem+json"
+        assert api.json()["title"] == "Internal server error"
+        page = client.get("/explode")
+        assert page.status_code == 500 and "Nothing was saved" in page.text
+        for response in (api, page):
+            assert "secret internals" not in response.text and "Traceback" not in response.text
