@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 import app.models  # noqa: F401 - every table on the metadata
 from app.auth import admin_pages
 from app.auth import pages as auth_pages
+from app.core.api_docs import router as api_docs_router
 from app.core.config import Settings, get_settings, resource_dir
 from app.core.db import make_engine
 from app.core.errors import install_error_handlers
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
 
     app.include_router(health_router)
+    app.include_router(api_docs_router)
     api = APIRouter(prefix="/api/v1")
     api.include_router(people_api.router)
     app.include_router(api)

@@ -19,6 +19,7 @@ ADMIN = frozenset({Role.admin})
 
 ACCESS: dict[tuple[str, str], object] = {
     ("GET", "/api/openapi.json"): EVERYONE,
+    ("GET", "/api/docs"): EVERYONE,
     ("GET", "/healthz"): EVERYONE,
     ("GET", "/readyz"): EVERYONE,
     ("GET", "/login"): EVERYONE,
