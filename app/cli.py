@@ -17,10 +17,12 @@ import app.models  # noqa: F401 - every table on the metadata
 from app.audit.service import SYSTEM, verify_chain
 from app.auth import service as auth_service
 from app.auth.models import ApiTokenCreate, Role, Scope, UserCreate
+from app.checklists import flows as checklist_flows
 from app.core.config import Settings, SettingsError
 from app.core.db import make_engine
 from app.core.errors import DomainError
 from app.core.preflight import run_preflight
+from app.install import ensure_school
 
 cli = typer.Typer(
     help="Haven: social media and mobile phone safeguarding for schools.",
@@ -48,9 +50,7 @@ def _ready(*, database: bool = True, evidence: bool = True) -> Settings:
 def _school_session(settings: Settings):
     engine = make_engine(settings.database_url)
     session = Session(engine, expire_on_commit=False)
-    school = auth_service.get_or_create_school(
-        session=session, name=settings.school_name, urn=settings.school_urn
-    )
+    school = ensure_school(session=session, settings=settings)
     return engine, session, school
 
 
@@ -63,7 +63,11 @@ def migrate() -> None:
     engine = make_engine(settings.database_url)
     upgrade_to_head(engine)
     engine.dispose()
-    typer.echo("haven: database is up to date")
+    engine, session, school = _school_session(settings)  # the school and its shipped content
+    session.commit()
+    session.close()
+    engine.dispose()
+    typer.echo(f"haven: database is up to date for {school.name}")
 
 
 def _read_password() -> str:
@@ -87,7 +91,7 @@ def create_user(
     engine, session, school = _school_session(settings)
     try:
         data = UserCreate(email=email, display_name=name, role=role, password=password)
-        user = auth_service.create_user(
+        user = checklist_flows.create_user(
             session=session, school_id=school.id, data=data, actor=SYSTEM
         )
         session.commit()
@@ -220,7 +224,7 @@ def backup(
 def restore(
     source: Annotated[Path, typer.Option("--from", help="A folder written by `haven backup`")],
 ) -> None:
-    """Load a backup into a new, empty database (run `haven migrate` on it first)."""
+    """Load a backup into a new, empty database (it creates the schema itself)."""
     from app.core.backup import BackupError, restore_backup
 
     settings = _ready()

@@ -2,6 +2,18 @@
 
 from app.audit.models import AuditEvent
 from app.auth.models import ApiToken, School, User, UserSession
+from app.checklists.models import ChecklistItem, ChecklistRun, ChecklistTemplate, ItemCompletion
 from app.people.models import Person
 
-__all__ = ["ApiToken", "AuditEvent", "Person", "School", "User", "UserSession"]
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "ChecklistItem",
+    "ChecklistRun",
+    "ChecklistTemplate",
+    "ItemCompletion",
+    "Person",
+    "School",
+    "User",
+    "UserSession",
+]

@@ -10,14 +10,16 @@ from sqlmodel import Session
 from app.audit.service import SYSTEM
 from app.auth import service as auth_service
 from app.auth.models import ApiToken, ApiTokenCreate, Role, School, Scope, User, UserCreate
+from app.core.config import Settings
 from app.core.types import utcnow
+from app.install import ensure_school
 
 PASSWORD = "correct-horse-battery-staple"
 _counter = iter(range(1, 1_000_000))
 
 
 def make_school(db: Session) -> School:
-    return auth_service.get_or_create_school(session=db, name="Test School")
+    return ensure_school(session=db, settings=Settings(dev=True, school_name="Test School"))
 
 
 def make_user(

@@ -42,6 +42,7 @@ class Scope(StrEnum):
     incidents_write = "incidents:write"
     policies_read = "policies:read"
     checklists_read = "checklists:read"
+    checklists_write = "checklists:write"
     webhooks_admin = "webhooks:admin"
 
 

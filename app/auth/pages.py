@@ -19,6 +19,7 @@ from app.core.db import DbSession
 from app.core.errors import DomainError, InvalidInput
 from app.core.routing import page_router, safe_next, see_other
 from app.core.templating import render
+from app.install import ensure_school
 
 router = page_router()
 
@@ -58,7 +59,7 @@ def login(
     next: Next = "/",
 ):
     settings = request.app.state.settings
-    school = service.get_or_create_school(session=session, name=settings.school_name)
+    school = ensure_school(session=session, settings=settings)
     actor = request_actor(request)
     try:
         user = service.authenticate(

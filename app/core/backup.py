@@ -13,12 +13,13 @@ from datetime import date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
 from sqlalchemy import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401 - every table must be on the metadata
-from app.core.migrations import current_revision
+from app.core.migrations import alembic_config, current_revision
 from app.core.types import utcnow
 
 FORMAT_VERSION = 1
@@ -127,7 +128,7 @@ def _decode_row(table: sa.Table, row: dict) -> dict:
 
 
 def restore_backup(*, engine: Engine, backup: Path, evidence_dir: Path) -> dict[str, int]:
-    """Load a backup into an empty database migrated to the backup's revision."""
+    """Load a backup into a new, empty database, creating its schema at the backup's revision."""
     manifest = read_manifest(backup)
     for relative, expected in manifest["files"].items():
         if _file_sha256(backup / "evidence" / relative) != expected:
@@ -137,10 +138,12 @@ def restore_backup(*, engine: Engine, backup: Path, evidence_dir: Path) -> dict[
     tables = _tables()
     with engine.begin() as connection:
         revision = current_revision(connection)
-        if revision != manifest["revision"]:
+        if revision is None and not sa.inspect(connection).get_table_names():
+            command.upgrade(alembic_config(connection), manifest["revision"])
+        elif revision != manifest["revision"]:
             raise BackupError(
-                f"the database is at revision {revision}, the backup at {manifest['revision']}: "
-                "run `haven migrate` on an empty database first (and use the same Haven version)"
+                f"the database is at schema revision {revision}, the backup at "
+                f"{manifest['revision']}: restore into a new, empty database"
             )
         for table in tables:
             if connection.execute(sa.select(sa.func.count()).select_from(table)).scalar():

@@ -109,7 +109,8 @@ def test_audit_verify_reports_an_intact_trail(haven):
         "staff",
         input="long-enough-pass\n",
     )
-    assert "audit trail intact (1 events)" in haven("audit", "verify").output
+    # the account and the conduct checklist it was given
+    assert "audit trail intact (2 events)" in haven("audit", "verify").output
 
 
 def test_commands_refuse_a_default_secret_with_one_line(haven, monkeypatch):

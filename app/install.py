@@ -1,0 +1,17 @@
+"""The school and its shipped content: created at install, topped up on every upgrade."""
+
+from sqlmodel import Session
+
+from app.auth import service as auth_service
+from app.auth.models import School
+from app.checklists import service as checklists_service
+from app.core.config import Settings
+
+
+def ensure_school(*, session: Session, settings: Settings) -> School:
+    """The school, made on first use with everything Haven ships for it (idempotent)."""
+    school = auth_service.get_or_create_school(
+        session=session, name=settings.school_name, urn=settings.school_urn
+    )
+    checklists_service.install_shipped_templates(session=session, school_id=school.id)
+    return school
