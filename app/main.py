@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 import app.models  # noqa: F401 - every table on the metadata
 from app.auth import admin_pages
 from app.auth import pages as auth_pages
+from app.checklists import api as checklists_api
+from app.checklists import pages as checklists_pages
 from app.core.api_docs import router as api_docs_router
 from app.core.config import Settings, get_settings, resource_dir
 from app.core.db import make_engine
@@ -59,8 +61,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(api_docs_router)
     api = APIRouter(prefix="/api/v1")
     api.include_router(people_api.router)
+    api.include_router(checklists_api.router)
     app.include_router(api)
     app.include_router(auth_pages.router)
     app.include_router(admin_pages.router)
+    app.include_router(checklists_pages.router)
     app.include_router(home_pages.router)
     return app

@@ -135,3 +135,31 @@ def _fast_password_hashing():
     security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     yield
     security._hasher = original
+
+
+class QueryCounter:
+    """Counts the SQL statements sent through an engine while it is active."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self.statements: list[str] = []
+
+    def _count(self, conn, cursor, statement, parameters, context, executemany):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            self.statements.append(statement)
+
+    def __enter__(self) -> "QueryCounter":
+        sa.event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._count)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(engine) -> Callable[[], QueryCounter]:
+    return lambda: QueryCounter(engine)

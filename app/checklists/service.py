@@ -505,7 +505,8 @@ def _summaries(session: Session, query) -> list[RunSummary]:
         .correlate(ChecklistRun)
         .scalar_subquery()
     )
-    rows = session.exec(
+    # execute(), not exec(): the extra columns must come back as rows, not scalars.
+    rows = session.execute(
         query.add_columns(ChecklistTemplate.title, User.display_name, User.role, done, total)
         .join(ChecklistTemplate, ChecklistTemplate.id == ChecklistRun.template_id)
         .outerjoin(User, User.id == ChecklistRun.assignee_id)
@@ -634,3 +635,57 @@ def remind(*, session: Session, school_id: int, run_ids: list[int], actor: Actor
         detail={"runs": len(runs)},
     )
     return len(runs)
+
+
+def list_runs(
+    *,
+    session: Session,
+    school_id: int,
+    limit: int,
+    now: datetime,
+    after: tuple[datetime, int] | None = None,
+    updated_since: datetime | None = None,
+    assignee_id: int | None = None,
+    template_id: int | None = None,
+    status: RunStatus | None = None,
+) -> list[RunView]:
+    """Runs in order of last change, for incremental sync; one more than `limit`. Four queries."""
+    query = select(ChecklistRun).where(ChecklistRun.school_id == school_id)
+    if updated_since is not None:
+        query = query.where(ChecklistRun.updated_at >= updated_since)
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            or_(
+                ChecklistRun.updated_at > at,
+                and_(ChecklistRun.updated_at == at, ChecklistRun.id > last_id),
+            )
+        )
+    if assignee_id is not None:
+        query = query.where(ChecklistRun.assignee_id == assignee_id)
+    if template_id is not None:
+        query = query.where(ChecklistRun.template_id == template_id)
+    if status is not None:
+        query = query.where(_status_condition(status, now))
+    runs = session.exec(
+        query.order_by(ChecklistRun.updated_at, ChecklistRun.id).limit(limit + 1)
+    ).all()
+    templates = {
+        t.id: t
+        for t in session.exec(
+            select(ChecklistTemplate).where(
+                col(ChecklistTemplate.id).in_({r.template_id for r in runs})
+            )
+        ).all()
+    }
+    items = _items_of(session, list(templates))
+    completions: dict[int, dict[int, ItemCompletion]] = defaultdict(dict)
+    if runs:
+        for c in session.exec(
+            select(ItemCompletion).where(col(ItemCompletion.run_id).in_([r.id for r in runs]))
+        ).all():
+            completions[c.run_id][c.item_id] = c
+    return [
+        RunView(r, templates[r.template_id], items.get(r.template_id, []), completions[r.id], None)
+        for r in runs
+    ]

@@ -9,6 +9,7 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 from app.core.config import resource_dir
 
 templates = Jinja2Blocks(directory=str(resource_dir("templates")))
+COMPONENTS = ("forms", "widgets")
 
 
 def _format_datetime(value: datetime | None, empty: str = "—") -> str:
@@ -30,11 +31,11 @@ def render(
     template: str,
     context: dict | None = None,
     *,
-    block: str | None = None,
+    block: str | list[str] | None = None,
     status_code: int = 200,
     headers: dict | None = None,
 ) -> HTMLResponse:
-    """Render `template`; an htmx request gets only `block` when one is named."""
+    """Render `template`; an htmx request gets only `block` (or several, joined) when named."""
     from app.auth.csrf import csrf_token_for, set_csrf_cookie
 
     signed_in = getattr(request.state, "signed_in", None)
@@ -49,15 +50,15 @@ def render(
         "school_name": request.app.state.settings.school_name,
         **(context or {}),
     }
-    # The shared form macros, bound to this page's context; works for fragments too.
-    page["forms"] = templates.get_template("components/forms.html").make_module(page)
+    # The shared macros, bound to this page's context, so that fragments can use them too
+    # (a block rendered alone does not run the template's own imports).
+    for name in COMPONENTS:
+        page[name] = templates.get_template(f"components/{name}.html").make_module(page)
+    fragments = {}
+    if block and is_htmx(request):
+        fragments = {"block_names": block} if isinstance(block, list) else {"block_name": block}
     response = templates.TemplateResponse(
-        request,
-        template,
-        page,
-        status_code=status_code,
-        headers=headers,
-        block_name=block if block and is_htmx(request) else None,
+        request, template, page, status_code=status_code, headers=headers, **fragments
     )
     response.headers["Vary"] = "HX-Request"
     set_csrf_cookie(request, response)

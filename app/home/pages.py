@@ -5,16 +5,30 @@ from fastapi import Request
 from app.auth import service as auth_service
 from app.auth.dependencies import CurrentUser
 from app.auth.models import Role
+from app.checklists import service as checklists_service
+from app.checklists.models import RunStatus
 from app.core.db import DbSession
 from app.core.routing import page_router
 from app.core.templating import render
+from app.core.types import utcnow
 
 router = page_router()
 
 
 @router.get("/")
 def home(request: Request, session: DbSession, user: CurrentUser):
-    context: dict = {"role": user.role}
+    now = utcnow()
+    unfinished = [
+        r
+        for r in checklists_service.runs_of_user(session=session, user=user)
+        if not r.run.completed_at
+    ]
+    context: dict = {
+        "role": user.role,
+        "now": now,
+        "checklists": unfinished,
+        "overdue": [r for r in unfinished if r.run.status(now) == RunStatus.overdue],
+    }
     if user.role == Role.admin:
         context["user_count"] = auth_service.count_users(session=session, school_id=user.school_id)
         context["tokens"] = auth_service.list_api_tokens(session=session, school_id=user.school_id)

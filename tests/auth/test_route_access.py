@@ -16,6 +16,7 @@ EVERYONE = "public"
 SIGNED_IN = "any signed-in browser, before or after the second factor"
 ALL_ROLES = frozenset(Role)
 ADMIN = frozenset({Role.admin})
+LEADERS = frozenset({Role.dsl, Role.deputy_dsl, Role.slt})
 
 ACCESS: dict[tuple[str, str], object] = {
     ("GET", "/api/openapi.json"): EVERYONE,
@@ -41,6 +42,21 @@ ACCESS: dict[tuple[str, str], object] = {
     ("GET", "/admin/tokens"): ADMIN,
     ("POST", "/admin/tokens"): ADMIN,
     ("POST", "/admin/tokens/{token_id}/revoke"): ADMIN,
+    ("GET", "/checklists"): ALL_ROLES,
+    ("GET", "/checklists/runs/{run_id}"): ALL_ROLES,
+    ("POST", "/checklists/runs/{run_id}/items/{item_id}"): ALL_ROLES,
+    ("POST", "/checklists/runs/{run_id}/finish"): ALL_ROLES,
+    ("GET", "/checklists/oversight"): LEADERS,
+    ("GET", "/checklists/oversight.csv"): LEADERS,
+    ("POST", "/checklists/oversight/remind"): LEADERS,
+    ("GET", "/checklists/assign"): LEADERS,
+    ("POST", "/checklists/assign"): LEADERS,
+    ("GET", "/checklists/templates/new"): LEADERS,
+    ("POST", "/checklists/templates/new"): LEADERS,
+    ("GET", "/api/v1/checklists"): Scope.checklists_read,
+    ("GET", "/api/v1/checklist-runs"): Scope.checklists_read,
+    ("POST", "/api/v1/checklist-runs"): Scope.checklists_write,
+    ("PUT", "/api/v1/checklist-runs/{run_id}/items/{item_id}"): Scope.checklists_write,
     ("GET", "/api/v1/people"): Scope.people_read,
     ("PUT", "/api/v1/people"): Scope.people_write,
 }
