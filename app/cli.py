@@ -190,15 +190,18 @@ def _require_migrated(settings: Settings) -> None:
 
 @cli.command()
 def worker() -> None:
-    """Run the background worker (deliveries of notifications)."""
+    """Run the background worker (periodic jobs) on its own."""
+    from app.worker import run_worker
+
     settings = _ready()
     _require_migrated(settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    typer.echo("haven: worker started; no deliveries are configured yet")
-    while not stop.wait(5):
-        pass
+    engine = make_engine(settings.database_url)
+    typer.echo("haven: worker started")
+    run_worker(engine, stop)
+    engine.dispose()
     typer.echo("haven: worker stopped")
 
 

@@ -21,6 +21,7 @@ from app.core.middleware import SecurityHeadersMiddleware
 from app.core.migrations import head_revision
 from app.home import pages as home_pages
 from app.people import api as people_api
+from app.worker import start_in_thread
 
 API_DESCRIPTION = """\
 Haven's JSON API for the school's MIS. Authenticate with `Authorization: Bearer hvn_...`
@@ -36,7 +37,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        worker = start_in_thread(engine) if settings.worker == "on" else None
         yield
+        if worker is not None:
+            thread, stop = worker
+            stop.set()
+            thread.join(timeout=10)
         if owns_engine:
             engine.dispose()
 

@@ -3,6 +3,7 @@
 from app.audit.models import AuditEvent
 from app.auth.models import ApiToken, School, User, UserSession
 from app.checklists.models import ChecklistItem, ChecklistRun, ChecklistTemplate, ItemCompletion
+from app.jobs.models import JobRun
 from app.people.models import Person
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "ChecklistRun",
     "ChecklistTemplate",
     "ItemCompletion",
+    "JobRun",
     "Person",
     "School",
     "User",

@@ -67,6 +67,7 @@ def settings(engine, tmp_path) -> Settings:
         database_url=engine.url.render_as_string(hide_password=False),
         evidence_dir=tmp_path / "evidence",
         school_name="Test School",
+        worker="off",
     )
 
 

@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -31,7 +32,7 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET_KEY
     base_url: str = "http://localhost:8000"
     evidence_dir: Path = Path("./data/evidence")
-    worker: str = "on"
+    worker: Literal["on", "off"] = "on"
     school_name: str = "Haven School"
     school_urn: str = ""
 

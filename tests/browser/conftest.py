@@ -73,6 +73,7 @@ def live_haven(scratch_database, tmp_path) -> Iterator[LiveHaven]:
         database_url=database_url,
         evidence_dir=tmp_path / "evidence",
         school_name="Browser Test School",
+        worker="off",
     )
     port = _free_port()
     server = uvicorn.Server(

@@ -1,0 +1,88 @@
+"""Periodic jobs run once per interval across workers, and a failing job is recorded."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from app.audit.service import SYSTEM
+from app.checklists import service as checklists_service
+from app.checklists.models import ChecklistRun, RunReason
+from app.core.db import make_engine
+from app.core.migrations import upgrade_to_head
+from app.core.types import utcnow
+from app.jobs.models import JobRun
+from app.jobs.service import JOBS, Job, run_due_jobs
+from app.worker import run_worker
+from tests.checklists.test_service import template
+from tests.factories import make_user
+
+
+@pytest.fixture
+def committed_engine(scratch_database):
+    engine = make_engine(scratch_database())
+    upgrade_to_head(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_yearly_checklists_are_issued_once_a_day_at_most(committed_engine):
+    with Session(committed_engine, expire_on_commit=False) as session:
+        user = make_user(session)
+        conduct = template(session)
+        (run,) = checklists_service.assign(
+            session=session,
+            school_id=conduct.school_id,
+            template_id=conduct.id,
+            user_ids=[user.id],
+            roles=[],
+            due_at=None,
+            actor=SYSTEM,
+        ).created
+        run.created_at = utcnow() - timedelta(days=400)
+        run.completed_at = utcnow() - timedelta(days=390)
+        session.add(run)
+        session.commit()
+    now = utcnow()
+    assert run_due_jobs(engine=committed_engine, now=now) == {"checklists.yearly": 1}
+    # A second worker, or the next round, finds the job already done for today.
+    assert run_due_jobs(engine=committed_engine, now=now + timedelta(hours=1)) == {}
+    assert run_due_jobs(engine=committed_engine, now=now + timedelta(days=1)) == {
+        "checklists.yearly": 0
+    }
+    with Session(committed_engine) as session:
+        reasons = sorted(r.reason for r in session.exec(select(ChecklistRun)).all())
+    assert reasons == [RunReason.assigned, RunReason.yearly]
+
+
+def test_a_failing_job_is_recorded_and_does_not_stop_the_others(committed_engine):
+    def broken(session, school_id, now):
+        raise RuntimeError("boom")
+
+    jobs = [Job("test.broken", timedelta(days=1), broken), *JOBS]
+    with Session(committed_engine) as session:
+        make_user(session)
+    done = run_due_jobs(engine=committed_engine, jobs=jobs)
+    assert "checklists.yearly" in done and "test.broken" not in done
+    with Session(committed_engine) as session:
+        record = session.get(JobRun, "test.broken")
+    assert record.last_error == "RuntimeError" and record.last_finished_at is not None
+
+
+def test_the_worker_loop_runs_jobs_and_stops_when_asked(committed_engine):
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(committed_engine, stop, 0.05))
+    thread.start()
+    try:
+        for _ in range(100):
+            with Session(committed_engine) as session:
+                if session.get(JobRun, "checklists.yearly"):
+                    break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
+    with Session(committed_engine) as session:
+        assert session.get(JobRun, "checklists.yearly").last_finished_at is not None
