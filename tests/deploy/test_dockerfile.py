@@ -90,7 +90,7 @@ def test_both_stages_start_from_debian_bookworm_slim():
 def test_final_stage_has_no_compilers_and_copies_the_venv():
     final = _stages()[-1]
     runs = " ".join(_args(final, "RUN"))
-    for tool in ("gcc", "build-essential", "python3-dev", "libpq-dev", "python3-venv"):
+    for tool in ("gcc", "build-essential", "binutils", "python3-dev", "libpq-dev", "python3-venv"):
         assert tool not in runs
     assert any(args.startswith("--from=builder /opt/venv") for args in _args(final, "COPY"))
 
