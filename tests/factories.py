@@ -1,15 +1,17 @@
 """Building blocks for tests: schools, users, tokens, and signing in as a person would."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pyotp
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.audit.service import SYSTEM
 from app.auth import service as auth_service
 from app.auth.models import ApiToken, ApiTokenCreate, Role, School, Scope, User, UserCreate
+from app.checklists import service as checklists_service
+from app.checklists.models import ChecklistRun, ChecklistTemplate
 from app.core.config import Settings
 from app.core.types import utcnow
 from app.install import ensure_school
@@ -88,3 +90,30 @@ def sign_in(client: TestClient, user: User, password: str = PASSWORD) -> TestCli
         )
         assert response.status_code == 303, response.text
     return client
+
+
+def shipped_template(db: Session, key: str = "staff-conduct") -> ChecklistTemplate:
+    school = make_school(db)
+    return db.exec(
+        select(ChecklistTemplate).where(
+            ChecklistTemplate.school_id == school.id, ChecklistTemplate.key == key
+        )
+    ).one()
+
+
+def give_checklist(
+    db: Session, user: User, key: str = "staff-conduct", due_at: datetime | None = None
+) -> ChecklistRun:
+    """Give one person a shipped checklist, as the DSL would."""
+    template = shipped_template(db, key)
+    (run,) = checklists_service.assign(
+        session=db,
+        school_id=template.school_id,
+        template_id=template.id,
+        user_ids=[user.id],
+        roles=[],
+        due_at=due_at,
+        actor=SYSTEM,
+    ).created
+    db.commit()
+    return run

@@ -26,8 +26,8 @@ from app.core.pagination import (
     Limit,
     Page,
     UpdatedSince,
-    decode_cursor,
-    encode_cursor,
+    changed_after,
+    next_change_cursor,
     require_timezone,
 )
 from app.core.types import utcnow
@@ -83,13 +83,7 @@ def list_runs(
     template_id: Annotated[int | None, Query()] = None,
     status: Annotated[RunStatus | None, Query()] = None,
 ) -> Page[ChecklistRunPublic]:
-    after = None
-    if cursor:
-        at, last_id = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(at), int(last_id))
-        except (TypeError, ValueError):
-            raise InvalidInput("The cursor is not one Haven gave out.") from None
+    after = changed_after(cursor)
     now = utcnow()
     views = service.list_runs(
         session=session,
@@ -102,12 +96,9 @@ def list_runs(
         status=status,
         now=now,
     )
-    next_cursor = None
-    if len(views) > limit:
-        last = views[limit - 1].run
-        next_cursor = encode_cursor(last.updated_at, last.id)
     return Page[ChecklistRunPublic](
-        data=[_run_public(v, now) for v in views[:limit]], next_cursor=next_cursor
+        data=[_run_public(v, now) for v in views[:limit]],
+        next_cursor=next_change_cursor([v.run for v in views], limit),
     )
 
 

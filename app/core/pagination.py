@@ -28,6 +28,25 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
+def changed_after(cursor: str | None) -> tuple[datetime, int] | None:
+    """The (updated_at, id) position a `next_cursor` of a list by last change stands for."""
+    if not cursor:
+        return None
+    at, last_id = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(at), int(last_id)
+    except (TypeError, ValueError):
+        raise InvalidInput("The cursor is not one Haven gave out.") from None
+
+
+def next_change_cursor(rows: list, limit: int) -> str | None:
+    """The cursor after the last row of a page fetched with `limit + 1` rows."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode_cursor(last.updated_at, last.id)
+
+
 def encode_cursor(*values) -> str:
     raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")

@@ -1,6 +1,5 @@
 """The roster API for the school's MIS."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -8,14 +7,13 @@ from fastapi import APIRouter, Depends, Request
 from app.auth.dependencies import require_scope, token_actor
 from app.auth.models import ApiToken, Scope
 from app.core.db import DbSession
-from app.core.errors import InvalidInput
 from app.core.pagination import (
     Cursor,
     Limit,
     Page,
     UpdatedSince,
-    decode_cursor,
-    encode_cursor,
+    changed_after,
+    next_change_cursor,
     require_timezone,
 )
 from app.people import service
@@ -32,13 +30,7 @@ def list_people(
     cursor: Cursor = None,
     updated_since: UpdatedSince = None,
 ) -> Page[PersonPublic]:
-    after = None
-    if cursor:
-        at, last_id = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(at), int(last_id))
-        except (TypeError, ValueError):
-            raise InvalidInput("The cursor is not one Haven gave out.") from None
+    after = changed_after(cursor)
     rows = service.list_people(
         session=session,
         school_id=token.school_id,
@@ -46,11 +38,9 @@ def list_people(
         after=after,
         updated_since=require_timezone(updated_since),
     )
-    next_cursor = (
-        encode_cursor(rows[limit - 1].updated_at, rows[limit - 1].id) if len(rows) > limit else None
-    )
     return Page[PersonPublic](
-        data=[PersonPublic.model_validate(p) for p in rows[:limit]], next_cursor=next_cursor
+        data=[PersonPublic.model_validate(p) for p in rows[:limit]],
+        next_cursor=next_change_cursor(rows, limit),
     )
 
 

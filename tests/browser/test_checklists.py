@@ -5,11 +5,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.audit.service import SYSTEM
 from app.auth.models import Role
 from app.checklists import service
-from tests.checklists.test_service import template
-from tests.factories import PASSWORD, make_user, totp_code
+from tests.factories import PASSWORD, give_checklist, make_user, totp_code
 
 pytestmark = pytest.mark.browser
 
@@ -32,16 +30,7 @@ def test_staff_completes_the_conduct_checklist_by_keyboard_and_the_dsl_sees_it(
     with live_haven.session() as session:
         staff = make_user(session, role=Role.staff)
         dsl = make_user(session, role=Role.dsl)
-        conduct = template(session)
-        (run,) = service.assign(
-            session=session,
-            school_id=conduct.school_id,
-            template_id=conduct.id,
-            user_ids=[staff.id],
-            roles=[],
-            due_at=None,
-            actor=SYSTEM,
-        ).created
+        run = give_checklist(session, staff)
         session.commit()
         items = service.run_view(session=session, run=run).items
 

@@ -7,8 +7,7 @@ from sqlmodel import select
 from app.auth.models import Scope
 from app.checklists.models import ChecklistRun, ItemCompletion
 from app.core.types import utcnow
-from tests.checklists.test_service import template
-from tests.factories import make_token, make_user
+from tests.factories import make_token, make_user, shipped_template
 
 
 def _headers(db, *scopes):
@@ -28,7 +27,7 @@ def test_list_templates_with_items(client, db):
 def test_create_then_read_then_tick(client, db):
     users = [make_user(db), make_user(db)]
     write = _headers(db, Scope.checklists_write, Scope.checklists_read)
-    conduct = template(db)
+    conduct = shipped_template(db)
     due = (utcnow() + timedelta(days=7)).isoformat()
     created = client.post(
         "/api/v1/checklist-runs",
@@ -62,7 +61,7 @@ def test_runs_page_through_with_updated_since(client, db):
     headers = _headers(db, Scope.checklists_write, Scope.checklists_read)
     client.post(
         "/api/v1/checklist-runs",
-        json={"template_id": template(db).id, "roles": ["staff"]},
+        json={"template_id": shipped_template(db).id, "roles": ["staff"]},
         headers=headers,
     )
     seen, cursor = [], None
@@ -82,7 +81,7 @@ def test_runs_page_through_with_updated_since(client, db):
 def test_bad_input_is_a_problem_and_writes_nothing(client, db):
     make_user(db)
     headers = _headers(db, Scope.checklists_write, Scope.checklists_read)
-    conduct = template(db)
+    conduct = shipped_template(db)
     past = (utcnow() - timedelta(days=1)).isoformat()
     bad = [
         ({"template_id": conduct.id, "roles": ["staff"], "due_at": past}, 422),

@@ -12,23 +12,12 @@ from app.auth.models import Role
 from app.checklists import service
 from app.checklists.models import ChecklistRun, ChecklistTemplate, ItemCompletion
 from app.core.types import utcnow
-from tests.checklists.test_service import template
-from tests.factories import make_user, page_csrf, sign_in
+from tests.factories import give_checklist, make_user, page_csrf, shipped_template, sign_in
 
 
 def _give(db, user, key="staff-conduct", due_in_days=None):
-    conduct = template(db, key)
     due = utcnow() + timedelta(days=due_in_days) if due_in_days else None
-    (run,) = service.assign(
-        session=db,
-        school_id=conduct.school_id,
-        template_id=conduct.id,
-        user_ids=[user.id],
-        roles=[],
-        due_at=due,
-        actor=SYSTEM,
-    ).created
-    db.commit()
+    run = give_checklist(db, user, key, due)
     return run, service.run_view(session=db, run=run)
 
 
@@ -129,7 +118,7 @@ def test_leader_gives_a_checklist_to_a_role(client, db):
     dsl = make_user(db, role=Role.dsl)
     staff = [make_user(db) for _ in range(2)]
     sign_in(client, dsl)
-    conduct = template(db)
+    conduct = shipped_template(db)
     due = (utcnow() + timedelta(days=10)).date().isoformat()
     response = client.post(
         "/checklists/assign",
@@ -149,7 +138,7 @@ def test_bad_assignment_input_is_explained_and_nothing_is_written(client, db):
     dsl = make_user(db, role=Role.dsl)
     make_user(db)
     sign_in(client, dsl)
-    conduct = template(db)
+    conduct = shipped_template(db)
     token = page_csrf(client, "/checklists/assign")
     past = (utcnow() - timedelta(days=1)).date().isoformat()
     cases = [
@@ -203,7 +192,7 @@ def test_leader_writes_a_checklist_with_items(client, db):
 
 def _oversight_fixture(db, people=4):
     users = [make_user(db) for _ in range(people)]
-    conduct = template(db)
+    conduct = shipped_template(db)
     service.assign(
         session=db,
         school_id=conduct.school_id,

@@ -18,7 +18,7 @@ from app.checklists.models import (
 )
 from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.core.types import utcnow
-from tests.factories import make_school, make_user
+from tests.factories import give_checklist, make_school, make_user, shipped_template
 
 GUIDE_SENTENCES = [
     "Make sure they understand the school\u2019s social media policy",
@@ -26,15 +26,6 @@ GUIDE_SENTENCES = [
     "Not accept friend requests from past or present pupils",
     "Ask for a school mobile phone to be issued on school trips rather than using a personal phone",
 ]
-
-
-def template(db, key="staff-conduct") -> ChecklistTemplate:
-    school = make_school(db)
-    return db.exec(
-        select(ChecklistTemplate).where(
-            ChecklistTemplate.school_id == school.id, ChecklistTemplate.key == key
-        )
-    ).one()
 
 
 def test_every_school_gets_the_shipped_checklists_once(db):
@@ -75,7 +66,7 @@ def test_assign_by_role_and_by_name_skips_people_who_have_it_unfinished(db):
     staff = [make_user(db) for _ in range(3)]
     slt = make_user(db, role=Role.slt)
     make_user(db, role=Role.staff, is_active=False)
-    conduct = template(db)
+    conduct = shipped_template(db)
     due = utcnow() + timedelta(days=14)
     first = service.assign(
         session=db,
@@ -108,7 +99,7 @@ def test_assign_by_role_and_by_name_skips_people_who_have_it_unfinished(db):
     ],
 )
 def test_bad_assignments_are_refused_and_write_nothing(db, kwargs, error):
-    conduct = template(db)
+    conduct = shipped_template(db)
     args = {"user_ids": [], "roles": [Role.staff], "due_at": None, **kwargs}
     with pytest.raises(InvalidInput, match=error):
         service.assign(
@@ -146,22 +137,14 @@ def test_new_staff_get_the_conduct_checklist(db):
     )
     (run,) = db.exec(select(ChecklistRun).where(ChecklistRun.assignee_id == user.id)).all()
     assert run.reason == RunReason.new_staff
-    assert run.template_id == template(db).id
+    assert run.template_id == shipped_template(db).id
     assert timedelta(days=29) < run.due_at - utcnow() <= timedelta(days=30)
 
 
 def test_yearly_checklists_come_round_again(db):
     user = make_user(db)
-    conduct = template(db)
-    (old,) = service.assign(
-        session=db,
-        school_id=conduct.school_id,
-        template_id=conduct.id,
-        user_ids=[user.id],
-        roles=[],
-        due_at=None,
-        actor=SYSTEM,
-    ).created
+    conduct = shipped_template(db)
+    old = give_checklist(db, user)
     old.completed_at = utcnow()
     db.add(old)
     now = utcnow()
@@ -194,16 +177,7 @@ def test_a_new_policy_version_reissues_linked_checklists(db):
 
 
 def _run_for(db, user):
-    conduct = template(db)
-    (run,) = service.assign(
-        session=db,
-        school_id=conduct.school_id,
-        template_id=conduct.id,
-        user_ids=[user.id],
-        roles=[],
-        due_at=None,
-        actor=SYSTEM,
-    ).created
+    run = give_checklist(db, user)
     return run, service.run_view(session=db, run=run)
 
 

@@ -6,8 +6,6 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from app.audit.service import SYSTEM
-from app.checklists import service as checklists_service
 from app.checklists.models import ChecklistRun, RunReason
 from app.core.db import make_engine
 from app.core.migrations import upgrade_to_head
@@ -15,8 +13,7 @@ from app.core.types import utcnow
 from app.jobs.models import JobRun
 from app.jobs.service import JOBS, Job, run_due_jobs
 from app.worker import run_worker
-from tests.checklists.test_service import template
-from tests.factories import make_user
+from tests.factories import give_checklist, make_user
 
 
 @pytest.fixture
@@ -30,16 +27,7 @@ def committed_engine(scratch_database):
 def test_yearly_checklists_are_issued_once_a_day_at_most(committed_engine):
     with Session(committed_engine, expire_on_commit=False) as session:
         user = make_user(session)
-        conduct = template(session)
-        (run,) = checklists_service.assign(
-            session=session,
-            school_id=conduct.school_id,
-            template_id=conduct.id,
-            user_ids=[user.id],
-            roles=[],
-            due_at=None,
-            actor=SYSTEM,
-        ).created
+        run = give_checklist(session, user)
         run.created_at = utcnow() - timedelta(days=400)
         run.completed_at = utcnow() - timedelta(days=390)
         session.add(run)
