@@ -5,7 +5,10 @@ from sqlmodel import Session
 from app.auth import service as auth_service
 from app.auth.models import School
 from app.checklists import service as checklists_service
+from app.checklists.library import SHIPPED_TEMPLATES
 from app.core.config import Settings
+from app.incidents import service as incidents_service
+from app.incidents.library import PLAYBOOK
 
 
 def ensure_school(*, session: Session, settings: Settings) -> School:
@@ -13,5 +16,8 @@ def ensure_school(*, session: Session, settings: Settings) -> School:
     school = auth_service.get_or_create_school(
         session=session, name=settings.school_name, urn=settings.school_urn
     )
-    checklists_service.install_shipped_templates(session=session, school_id=school.id)
+    checklists_service.install_shipped_templates(
+        session=session, school_id=school.id, shipped=[*SHIPPED_TEMPLATES, PLAYBOOK]
+    )
+    incidents_service.install_contacts(session=session, school_id=school.id)
     return school

@@ -3,6 +3,14 @@
 from app.audit.models import AuditEvent
 from app.auth.models import ApiToken, School, User, UserSession
 from app.checklists.models import ChecklistItem, ChecklistRun, ChecklistTemplate, ItemCompletion
+from app.incidents.models import (
+    Contact,
+    Evidence,
+    Incident,
+    IncidentCounter,
+    IncidentPerson,
+    TimelineEntry,
+)
 from app.jobs.models import JobRun
 from app.people.models import Person
 
@@ -12,10 +20,16 @@ __all__ = [
     "ChecklistItem",
     "ChecklistRun",
     "ChecklistTemplate",
+    "Contact",
+    "Evidence",
+    "Incident",
+    "IncidentCounter",
+    "IncidentPerson",
     "ItemCompletion",
     "JobRun",
     "Person",
     "School",
+    "TimelineEntry",
     "User",
     "UserSession",
 ]

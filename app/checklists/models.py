@@ -84,7 +84,7 @@ class ChecklistRun(SQLModel, table=True):
     school_id: int = Field(foreign_key="school.id", index=True)
     template_id: int = Field(foreign_key="checklist_template.id", index=True)
     assignee_id: int | None = Field(default=None, foreign_key="user.id", index=True)
-    incident_id: int | None = Field(default=None, index=True)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
     reason: RunReason = Field(sa_type=enum_type(RunReason))
     due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

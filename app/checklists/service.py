@@ -9,7 +9,7 @@ from sqlmodel import Session, and_, col, func, or_, select
 
 from app.audit.service import Actor, record_event
 from app.auth.models import Role, User
-from app.checklists.library import SHIPPED_TEMPLATES
+from app.checklists.library import SHIPPED_TEMPLATES, ShippedTemplate
 from app.checklists.models import (
     ChecklistItem,
     ChecklistPurpose,
@@ -31,7 +31,9 @@ YEAR = timedelta(days=365)
 # Templates -----------------------------------------------------------------------------------
 
 
-def install_shipped_templates(*, session: Session, school_id: int) -> int:
+def install_shipped_templates(
+    *, session: Session, school_id: int, shipped: list[ShippedTemplate] = SHIPPED_TEMPLATES
+) -> int:
     """Add the shipped templates a school lacks (by key); never touches ones it has."""
     have = set(
         session.exec(
@@ -39,23 +41,23 @@ def install_shipped_templates(*, session: Session, school_id: int) -> int:
         ).all()
     )
     added = 0
-    for shipped in SHIPPED_TEMPLATES:
-        if shipped.key in have:
+    for template_data in shipped:
+        if template_data.key in have:
             continue
         template = ChecklistTemplate(
             school_id=school_id,
-            key=shipped.key,
-            title=shipped.title,
-            description=shipped.description,
-            purpose=shipped.purpose,
-            source=shipped.source,
-            recurrence=shipped.recurrence,
-            assign_to_new_staff=shipped.assign_to_new_staff,
-            policy_kind=shipped.policy_kind,
+            key=template_data.key,
+            title=template_data.title,
+            description=template_data.description,
+            purpose=template_data.purpose,
+            source=template_data.source,
+            recurrence=template_data.recurrence,
+            assign_to_new_staff=template_data.assign_to_new_staff,
+            policy_kind=template_data.policy_kind,
         )
         session.add(template)
         session.flush()
-        for position, item in enumerate(shipped.items, start=1):
+        for position, item in enumerate(template_data.items, start=1):
             session.add(
                 ChecklistItem(
                     template_id=template.id,
@@ -689,3 +691,40 @@ def list_runs(
         RunView(r, templates[r.template_id], items.get(r.template_id, []), completions[r.id], None)
         for r in runs
     ]
+
+
+def start_playbook(
+    *, session: Session, school_id: int, incident_id: int, template_key: str
+) -> ChecklistRun | None:
+    """Attach the incident playbook (a template of purpose `incident`) to a new incident."""
+    template = session.exec(
+        select(ChecklistTemplate).where(
+            ChecklistTemplate.school_id == school_id,
+            ChecklistTemplate.key == template_key,
+            ChecklistTemplate.purpose == ChecklistPurpose.incident,
+            ChecklistTemplate.is_active.is_(True),
+        )
+    ).first()
+    if template is None:
+        return None
+    now = utcnow()
+    run = ChecklistRun(
+        school_id=school_id,
+        template_id=template.id,
+        incident_id=incident_id,
+        reason=RunReason.incident,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def playbook_of(*, session: Session, incident_id: int) -> RunView | None:
+    run = session.exec(
+        select(ChecklistRun)
+        .where(ChecklistRun.incident_id == incident_id)
+        .order_by(ChecklistRun.id)
+    ).first()
+    return run_view(session=session, run=run) if run else None

@@ -9,6 +9,7 @@ from app.audit.service import SYSTEM
 from app.auth.models import Role, UserCreate
 from app.checklists import flows, service
 from app.checklists.library import SHIPPED_TEMPLATES
+from app.incidents.library import PLAYBOOK_KEY
 from app.checklists.models import (
     ChecklistRun,
     ChecklistTemplate,
@@ -32,7 +33,7 @@ def test_every_school_gets_the_shipped_checklists_once(db):
     school = make_school(db)
     assert service.install_shipped_templates(session=db, school_id=school.id) == 0
     keys = {t.template.key for t in service.list_templates(session=db, school_id=school.id)}
-    assert keys == {t.key for t in SHIPPED_TEMPLATES}
+    assert keys == {t.key for t in SHIPPED_TEMPLATES} | {PLAYBOOK_KEY}
 
 
 def test_shipped_items_have_guidance_and_a_source_in_our_own_words():

@@ -1,0 +1,381 @@
+"""Incidents, the people involved, evidence and the chronology (timeline). Names are API."""
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, field_validator
+from sqlmodel import Field, SQLModel
+
+from app.core.types import UTCDateTime, enum_type, utcnow
+
+
+class Platform(StrEnum):
+    tiktok = "tiktok"
+    facebook = "facebook"
+    instagram = "instagram"
+    snapchat = "snapchat"
+    x = "x"
+    youtube = "youtube"
+    whatsapp = "whatsapp"
+    rate_my_teacher = "rate_my_teacher"
+    ask_fm = "ask_fm"
+    tumblr = "tumblr"
+    other = "other"
+    none = "none"
+
+
+class Category(StrEnum):
+    malicious_post = "malicious_post"
+    online_petition = "online_petition"
+    allegation = "allegation"
+    harassment = "harassment"
+    impersonation = "impersonation"
+    image_sharing = "image_sharing"
+    phone_misuse = "phone_misuse"
+    staff_conduct = "staff_conduct"
+    other = "other"
+
+
+class OffenderType(StrEnum):
+    pupil = "pupil"
+    staff = "staff"
+    parent_carer = "parent_carer"
+    other_adult = "other_adult"
+    unknown = "unknown"
+
+
+class TargetType(StrEnum):
+    staff = "staff"
+    school_leader = "school_leader"
+    pupil = "pupil"
+    school = "school"
+    other = "other"
+
+
+class ContentFlag(StrEnum):
+    sexual = "sexual"
+    sexist = "sexist"
+    threatening = "threatening"
+    abusive = "abusive"
+    hate = "hate"
+    indecent_image = "indecent_image"
+
+
+class IncidentStatus(StrEnum):
+    open = "open"
+    in_progress = "in_progress"
+    escalated = "escalated"
+    resolved = "resolved"
+    closed = "closed"
+
+
+class Severity(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class InvolvementRole(StrEnum):
+    victim = "victim"
+    subject = "subject"
+    witness = "witness"
+
+
+class TimelineKind(StrEnum):
+    reported = "reported"
+    note = "note"
+    decision = "decision"
+    contact = "contact"
+    playbook_step = "playbook_step"
+    status_change = "status_change"
+    assignment = "assignment"
+    evidence = "evidence"
+    removal = "removal"
+    escalation = "escalation"
+    harm_test = "harm_test"
+    export = "export"
+
+
+class ContactWith(StrEnum):
+    police = "police"
+    lado = "lado"
+    posh = "posh"
+    platform = "platform"
+    parent_carer = "parent_carer"
+    other = "other"
+
+
+class LadoHarmTest(BaseModel):
+    """The four questions for allegations about adults who work with children (KCSIE)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    harmed_child: bool = False  # has harmed, or may have harmed, a child
+    criminal_offence: bool = False  # possibly committed a criminal offence against or about a child
+    risk_to_children: bool = False  # behaved in a way that indicates a risk of harm to children
+    unsuitable: bool = False  # behaved in a way that suggests unsuitability to work with children
+
+    @property
+    def any_yes(self) -> bool:
+        return any(
+            (self.harmed_child, self.criminal_offence, self.risk_to_children, self.unsuitable)
+        )
+
+
+LADO_QUESTIONS = {
+    "harmed_child": "Has the adult harmed a child, or may they have harmed one?",
+    "criminal_offence": "May the adult have committed a criminal offence against or about a child?",
+    "risk_to_children": "Has the adult behaved towards children in a way that suggests a risk?",
+    "unsuitable": "Does their behaviour suggest they may be unsuitable to work with children?",
+}
+
+
+class Incident(SQLModel, table=True):
+    __table_args__ = (
+        sa.UniqueConstraint("school_id", "reference"),
+        sa.Index("ix_incident_queue", "school_id", "status", "reported_at", "id"),
+        sa.Index("ix_incident_school_id_reported_at_id", "school_id", "reported_at", "id"),
+        sa.Index("ix_incident_school_id_updated_at_id", "school_id", "updated_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id")
+    reference: str = Field(max_length=20)
+    title: str = Field(max_length=200)
+    description: str = Field(max_length=10000)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    reported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    reported_by_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    platform: Platform = Field(sa_type=enum_type(Platform))
+    category: Category = Field(sa_type=enum_type(Category))
+    offender_type: OffenderType = Field(sa_type=enum_type(OffenderType))
+    target_type: TargetType = Field(sa_type=enum_type(TargetType))
+    content_flags: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    suspected_criminal_offence: bool = False
+    removal_requested: bool = False
+    removal_refused: bool = False
+    lado_harm_test: dict | None = Field(default=None, sa_type=sa.JSON)
+    status: IncidentStatus = Field(default=IncidentStatus.open, sa_type=enum_type(IncidentStatus))
+    severity: Severity = Field(default=Severity.low, sa_type=enum_type(Severity))
+    assigned_to_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    outcome: str = Field(default="", max_length=4000)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    seen_by_dsl_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class IncidentPerson(SQLModel, table=True):
+    __tablename__ = "incident_person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    label: str = Field(default="", max_length=200, description="Who, when not on the roster")
+    role: InvolvementRole = Field(sa_type=enum_type(InvolvementRole))
+    added_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Evidence(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    storage_name: str | None = Field(default=None, max_length=80)
+    sha256: str | None = Field(default=None, max_length=64)
+    content_type: str | None = Field(default=None, max_length=40)
+    size: int | None = None
+    captured_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    uploaded_by_id: int | None = Field(default=None, foreign_key="user.id")
+    uploaded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    note: str = Field(
+        default="", max_length=4000, description="Context, or the written description"
+    )
+
+    @property
+    def is_description_only(self) -> bool:
+        return self.storage_name is None
+
+
+class TimelineEntry(SQLModel, table=True):
+    """The chronology of an incident: appended to, never changed."""
+
+    __tablename__ = "timeline_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    kind: TimelineKind = Field(sa_type=enum_type(TimelineKind))
+    text: str = Field(max_length=10000)
+    rationale: str = Field(default="", max_length=10000)
+    contact_with: ContactWith | None = Field(default=None, sa_type=enum_type(ContactWith))
+    actor_user_id: int | None = Field(default=None, foreign_key="user.id")
+    actor_token_id: int | None = Field(default=None, foreign_key="api_token.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    detail: dict = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+class IncidentCounter(SQLModel, table=True):
+    """The last reference number given in a year, per school (INC-YYYY-NNNN)."""
+
+    __tablename__ = "incident_counter"
+
+    school_id: int = Field(foreign_key="school.id", primary_key=True)
+    year: int = Field(primary_key=True)
+    last: int = 0
+
+
+# API schemas -------------------------------------------------------------------------------
+
+
+def _no_future(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a time zone, e.g. 2026-11-24T18:30:00Z")
+    if value > utcnow():
+        raise ValueError("cannot be in the future")
+    return value
+
+
+class InvolvedPersonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: int | None = None
+    label: str = Field(default="", max_length=200)
+    role: InvolvementRole
+
+
+class IncidentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(min_length=1, max_length=10000)
+    occurred_at: datetime
+    platform: Platform
+    category: Category
+    offender_type: OffenderType
+    target_type: TargetType
+    content_flags: list[ContentFlag] = Field(default_factory=list, max_length=6)
+    suspected_criminal_offence: bool = False
+    removal_requested: bool = False
+    removal_refused: bool = False
+    lado_harm_test: LadoHarmTest | None = None
+    people: list[InvolvedPersonIn] = Field(default_factory=list, max_length=50)
+
+    _check_occurred = field_validator("occurred_at")(_no_future)
+
+
+class IncidentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, min_length=1, max_length=10000)
+    platform: Platform | None = None
+    category: Category | None = None
+    offender_type: OffenderType | None = None
+    target_type: TargetType | None = None
+    content_flags: list[ContentFlag] | None = Field(default=None, max_length=6)
+    suspected_criminal_offence: bool | None = None
+    removal_requested: bool | None = None
+    removal_refused: bool | None = None
+    lado_harm_test: LadoHarmTest | None = None
+    status: IncidentStatus | None = None
+    severity: Severity | None = None
+    assigned_to: int | None = None
+    outcome: str | None = Field(default=None, max_length=4000)
+    reason: str | None = Field(
+        default=None, max_length=4000, description="Why: needed to reopen a closed incident"
+    )
+
+
+class InvolvedPersonPublic(BaseModel):
+    person_id: int | None
+    label: str
+    role: InvolvementRole
+
+
+class IncidentPublic(BaseModel):
+    id: int
+    reference: str
+    title: str
+    description: str
+    occurred_at: datetime
+    reported_at: datetime
+    reported_by: int | None
+    platform: Platform
+    category: Category
+    offender_type: OffenderType
+    target_type: TargetType
+    content_flags: list[ContentFlag]
+    suspected_criminal_offence: bool
+    removal_requested: bool
+    removal_refused: bool
+    lado_harm_test: LadoHarmTest | None
+    status: IncidentStatus
+    severity: Severity
+    assigned_to: int | None
+    outcome: str
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    people: list[InvolvedPersonPublic] = []
+
+
+class TimelineEntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(description="note, decision or contact")
+    text: str = Field(min_length=1, max_length=10000)
+    rationale: str = Field(default="", max_length=10000)
+    contact_with: ContactWith | None = None
+
+
+class TimelineEntryPublic(BaseModel):
+    id: int
+    kind: TimelineKind
+    text: str
+    rationale: str
+    contact_with: ContactWith | None
+    actor_user_id: int | None
+    actor_token_id: int | None
+    created_at: datetime
+    detail: dict
+
+
+class EvidencePublic(BaseModel):
+    id: int
+    sha256: str | None
+    content_type: str | None
+    size: int | None
+    captured_at: datetime | None
+    uploaded_at: datetime
+    note: str
+
+
+class ContactKind(StrEnum):
+    helpline = "helpline"
+    platform = "platform"
+    police = "police"
+    lado = "lado"
+    other = "other"
+
+
+class Contact(SQLModel, table=True):
+    """The directory of helplines, platform reporting routes and agencies the DSL contacts."""
+
+    __table_args__ = (sa.UniqueConstraint("school_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    key: str = Field(max_length=60)
+    name: str = Field(max_length=120)
+    kind: ContactKind = Field(sa_type=enum_type(ContactKind))
+    phone: str = Field(default="", max_length=40)
+    email: str = Field(default="", max_length=254)
+    url: str = Field(default="", max_length=500)
+    how_to: str = Field(default="", max_length=2000, description="When and how to use it")
+    platforms: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    source: str = Field(default="", max_length=300)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
