@@ -13,6 +13,7 @@ from app.auth import pages as auth_pages
 from app.checklists import api as checklists_api
 from app.checklists import pages as checklists_pages
 from app.core.api_docs import router as api_docs_router
+from app.core.body_limit import BodySizeLimitMiddleware
 from app.core.config import Settings, get_settings, resource_dir
 from app.core.db import make_engine
 from app.core.errors import install_error_handlers
@@ -20,6 +21,8 @@ from app.core.health import router as health_router
 from app.core.middleware import SecurityHeadersMiddleware
 from app.core.migrations import head_revision
 from app.home import pages as home_pages
+from app.incidents import api as incidents_api
+from app.incidents import pages as incidents_pages
 from app.people import api as people_api
 from app.worker import start_in_thread
 
@@ -59,7 +62,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.migration_head = head_revision()
 
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=(settings.max_upload_mb + 1) * 1024 * 1024,  # a file plus its form
+        file_limit_bytes=settings.max_upload_mb * 1024 * 1024,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: headers on every answer
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
 
@@ -68,9 +76,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     api = APIRouter(prefix="/api/v1")
     api.include_router(people_api.router)
     api.include_router(checklists_api.router)
+    api.include_router(incidents_api.router)
     app.include_router(api)
     app.include_router(auth_pages.router)
     app.include_router(admin_pages.router)
     app.include_router(checklists_pages.router)
+    app.include_router(incidents_pages.router)
     app.include_router(home_pages.router)
     return app

@@ -3,6 +3,7 @@
 from app.audit.models import AuditEvent
 from app.auth.models import ApiToken, School, User, UserSession
 from app.checklists.models import ChecklistItem, ChecklistRun, ChecklistTemplate, ItemCompletion
+from app.core.idempotency import IdempotentRequest
 from app.incidents.models import (
     Contact,
     Evidence,
@@ -22,6 +23,7 @@ __all__ = [
     "ChecklistTemplate",
     "Contact",
     "Evidence",
+    "IdempotentRequest",
     "Incident",
     "IncidentCounter",
     "IncidentPerson",

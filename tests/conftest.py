@@ -164,3 +164,8 @@ class QueryCounter:
 @pytest.fixture
 def count_queries(engine) -> Callable[[], QueryCounter]:
     return lambda: QueryCounter(engine)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright keeps an event loop on the main thread once started."""
+    items.sort(key=lambda item: "browser" in item.keywords)

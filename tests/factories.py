@@ -14,6 +14,8 @@ from app.checklists import service as checklists_service
 from app.checklists.models import ChecklistRun, ChecklistTemplate
 from app.core.config import Settings
 from app.core.types import utcnow
+from app.incidents import flows as incident_flows
+from app.incidents.models import Incident, IncidentCreate
 from app.install import ensure_school
 
 PASSWORD = "correct-horse-battery-staple"
@@ -117,3 +119,31 @@ def give_checklist(
     ).created
     db.commit()
     return run
+
+
+def incident_data(**overrides) -> IncidentCreate:
+    values = {
+        "title": "Abusive video about a teacher",
+        "description": "A TikTok video mocking Mr Example, posted last night.",
+        "occurred_at": utcnow() - timedelta(hours=3),
+        "platform": "tiktok",
+        "category": "malicious_post",
+        "offender_type": "pupil",
+        "target_type": "staff",
+        **overrides,
+    }
+    return IncidentCreate.model_validate(values)
+
+
+def make_incident(db: Session, reporter: User | None = None, **overrides) -> Incident:
+    """Report an incident as a member of staff would (with its playbook)."""
+    reporter = reporter or make_user(db)
+    incident = incident_flows.report_incident(
+        session=db,
+        school_id=reporter.school_id,
+        data=incident_data(**overrides),
+        reporter=reporter,
+        actor=SYSTEM,
+    )
+    db.commit()
+    return incident

@@ -91,7 +91,7 @@ def _copy_evidence(source: Path, target: Path) -> dict[str, str]:
     if not source.is_dir():
         return files
     for path in sorted(source.rglob("*")):
-        if path.is_file() and not path.name.startswith(".write-check-"):
+        if path.is_file() and not path.name.startswith("."):  # skip checks and partial uploads
             relative = path.relative_to(source).as_posix()
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target / relative)

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     evidence_dir: Path = Path("./data/evidence")
     worker: Literal["on", "off"] = "on"
     school_name: str = "Haven School"
+    timezone: str = "Europe/London"
+    max_upload_mb: int = Field(default=10, ge=1, le=100)
+    max_image_pixels: int = Field(default=40_000_000, ge=1_000_000, le=200_000_000)
     school_urn: str = ""
 
     session_idle_minutes: int = Field(default=60, ge=5, le=24 * 60)

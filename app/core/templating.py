@@ -1,9 +1,11 @@
 """One template serves a full page and its htmx fragments."""
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from jinja2 import pass_context
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app.core.config import resource_dir
@@ -12,8 +14,13 @@ templates = Jinja2Blocks(directory=str(resource_dir("templates")))
 COMPONENTS = ("forms", "widgets")
 
 
-def _format_datetime(value: datetime | None, empty: str = "—") -> str:
-    return value.strftime("%d %b %Y, %H:%M") if value else empty
+@pass_context
+def _format_datetime(context, value: datetime | None, empty: str = "—") -> str:
+    """A time as the school reads it: in its own time zone."""
+    if not value:
+        return empty
+    zone = ZoneInfo(context["request"].app.state.settings.timezone)
+    return value.astimezone(zone).strftime("%d %b %Y, %H:%M")
 
 
 templates.env.filters["datetime"] = _format_datetime

@@ -11,6 +11,7 @@ from app.core.db import DbSession
 from app.core.routing import page_router
 from app.core.templating import render
 from app.core.types import utcnow
+from app.incidents import service as incidents_service
 
 router = page_router()
 
@@ -29,6 +30,10 @@ def home(request: Request, session: DbSession, user: CurrentUser):
         "checklists": unfinished,
         "overdue": [r for r in unfinished if r.run.status(now) == RunStatus.overdue],
     }
+    if user.role in (Role.dsl, Role.deputy_dsl):
+        context["incident_counts"] = incidents_service.counts_by_status(
+            session=session, school_id=user.school_id
+        )
     if user.role == Role.admin:
         context["user_count"] = auth_service.count_users(session=session, school_id=user.school_id)
         context["tokens"] = auth_service.list_api_tokens(session=session, school_id=user.school_id)

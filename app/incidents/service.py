@@ -596,3 +596,23 @@ def contacts(*, session: Session, school_id: int) -> list[Contact]:
 
 def contacts_for_platform(*, session: Session, school_id: int, platform: str) -> list[Contact]:
     return [c for c in contacts(session=session, school_id=school_id) if platform in c.platforms]
+
+
+def audit_download(
+    *, session: Session, incident: Incident, evidence: Evidence, actor: Actor
+) -> None:
+    _audit(session, actor, "incident.evidence_downloaded", incident, evidence=evidence.id)
+
+
+def record_export(
+    *, session: Session, incident: Incident, export_format: str, actor: Actor
+) -> None:
+    """An export of the chronology is itself part of the chronology, and audited."""
+    add_entry(
+        session=session,
+        incident=incident,
+        kind=TimelineKind.export,
+        text=f"Chronology exported ({export_format}).",
+        actor=actor,
+        detail={"format": export_format},
+    )

@@ -17,6 +17,7 @@ SIGNED_IN = "any signed-in browser, before or after the second factor"
 ALL_ROLES = frozenset(Role)
 ADMIN = frozenset({Role.admin})
 LEADERS = frozenset({Role.dsl, Role.deputy_dsl, Role.slt})
+SAFEGUARDING = frozenset({Role.dsl, Role.deputy_dsl})
 
 ACCESS: dict[tuple[str, str], object] = {
     ("GET", "/api/openapi.json"): EVERYONE,
@@ -57,6 +58,25 @@ ACCESS: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/checklist-runs"): Scope.checklists_read,
     ("POST", "/api/v1/checklist-runs"): Scope.checklists_write,
     ("PUT", "/api/v1/checklist-runs/{run_id}/items/{item_id}"): Scope.checklists_write,
+    ("GET", "/report"): ALL_ROLES,
+    ("POST", "/report"): ALL_ROLES,
+    ("GET", "/incidents"): ALL_ROLES,
+    ("GET", "/incidents/{incident_id}"): SAFEGUARDING,
+    ("POST", "/incidents/{incident_id}/update"): SAFEGUARDING,
+    ("POST", "/incidents/{incident_id}/entries"): SAFEGUARDING,
+    ("POST", "/incidents/{incident_id}/harm-test"): SAFEGUARDING,
+    ("POST", "/incidents/{incident_id}/playbook/{item_id}"): SAFEGUARDING,
+    ("POST", "/incidents/{incident_id}/evidence"): SAFEGUARDING,
+    ("GET", "/incidents/{incident_id}/evidence/{evidence_id}"): SAFEGUARDING,
+    ("GET", "/incidents/{incident_id}/chronology"): SAFEGUARDING,
+    ("GET", "/contacts"): SAFEGUARDING,
+    ("GET", "/api/v1/incidents"): Scope.incidents_read,
+    ("POST", "/api/v1/incidents"): Scope.incidents_write,
+    ("GET", "/api/v1/incidents/{incident_id}"): Scope.incidents_read,
+    ("PATCH", "/api/v1/incidents/{incident_id}"): Scope.incidents_write,
+    ("GET", "/api/v1/incidents/{incident_id}/timeline"): Scope.incidents_read,
+    ("POST", "/api/v1/incidents/{incident_id}/timeline"): Scope.incidents_write,
+    ("POST", "/api/v1/incidents/{incident_id}/evidence"): Scope.incidents_write,
     ("GET", "/api/v1/people"): Scope.people_read,
     ("PUT", "/api/v1/people"): Scope.people_write,
 }

@@ -9,7 +9,6 @@ from app.audit.service import SYSTEM
 from app.auth.models import Role, UserCreate
 from app.checklists import flows, service
 from app.checklists.library import SHIPPED_TEMPLATES
-from app.incidents.library import PLAYBOOK_KEY
 from app.checklists.models import (
     ChecklistRun,
     ChecklistTemplate,
@@ -19,6 +18,7 @@ from app.checklists.models import (
 )
 from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.core.types import utcnow
+from app.incidents.library import PLAYBOOK_KEY
 from tests.factories import give_checklist, make_school, make_user, shipped_template
 
 GUIDE_SENTENCES = [

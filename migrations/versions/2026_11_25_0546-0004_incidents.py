@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-25 05:42:03.039882+00:00
+Create Date: 2026-11-25 05:46:18.632516+00:00
 """
 
 from collections.abc import Sequence
@@ -229,6 +229,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_evidence_incident_id"), ["incident_id"], unique=False)
 
     op.create_table(
+        "idempotent_request",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_id", sa.Integer(), nullable=False),
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("fingerprint", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("response", sa.JSON(), nullable=False),
+        sa.Column("created_at", app.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["token_id"], ["api_token.id"], name=op.f("fk_idempotent_request_token_id_api_token")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotent_request")),
+        sa.UniqueConstraint("token_id", "key", name=op.f("uq_idempotent_request_token_id_key")),
+    )
+    op.create_table(
         "incident_person",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("incident_id", sa.Integer(), nullable=False),
@@ -348,6 +363,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_incident_person_incident_id"))
 
     op.drop_table("incident_person")
+    op.drop_table("idempotent_request")
     with op.batch_alter_table("evidence", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_evidence_incident_id"))
 

@@ -1,0 +1,70 @@
+"""`Idempotency-Key` on API POSTs: a repeat of the same request gets the first answer again."""
+
+import hashlib
+import json
+from datetime import datetime
+
+import sqlalchemy as sa
+from fastapi.responses import JSONResponse
+from sqlmodel import Field, Session, SQLModel, select
+
+from app.auth.models import ApiToken
+from app.core.errors import Conflict
+from app.core.types import UTCDateTime, utcnow
+
+
+class IdempotentRequest(SQLModel, table=True):
+    __tablename__ = "idempotent_request"
+    __table_args__ = (sa.UniqueConstraint("token_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: int = Field(foreign_key="api_token.id")
+    key: str = Field(max_length=200)
+    fingerprint: str = Field(max_length=64)
+    status: int
+    response: dict = Field(sa_type=sa.JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def _fingerprint(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def replay(
+    *, session: Session, token: ApiToken, key: str | None, body: dict
+) -> JSONResponse | None:
+    """The first answer to this key, or None when the key is new (or absent)."""
+    if not key:
+        return None
+    earlier = session.exec(
+        select(IdempotentRequest).where(
+            IdempotentRequest.token_id == token.id, IdempotentRequest.key == key
+        )
+    ).first()
+    if earlier is None:
+        return None
+    if earlier.fingerprint != _fingerprint(body):
+        raise Conflict(
+            "This Idempotency-Key was used with a different request body; use a new key.",
+            errors=[{"field": "Idempotency-Key", "message": "reused with another body"}],
+        )
+    return JSONResponse(
+        earlier.response, status_code=earlier.status, headers={"Idempotent-Replayed": "true"}
+    )
+
+
+def remember(
+    *, session: Session, token: ApiToken, key: str | None, body: dict, status: int, response: dict
+) -> None:
+    """Store the answer in the same transaction as the work it reports."""
+    if key:
+        session.add(
+            IdempotentRequest(
+                token_id=token.id,
+                key=key,
+                fingerprint=_fingerprint(body),
+                status=status,
+                response=response,
+            )
+        )
+        session.flush()

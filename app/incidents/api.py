@@ -1,0 +1,274 @@
+"""The incidents API for the school's MIS (and its behaviour module)."""
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from app.auth.dependencies import require_scope, token_actor
+from app.auth.models import ApiToken, Scope
+from app.core import idempotency
+from app.core.db import DbSession
+from app.core.errors import InvalidInput
+from app.core.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    UpdatedSince,
+    changed_after,
+    next_change_cursor,
+    require_timezone,
+)
+from app.incidents import flows, service, uploads
+from app.incidents.models import (
+    Category,
+    ContentFlag,
+    EvidencePublic,
+    Incident,
+    IncidentCreate,
+    IncidentPublic,
+    IncidentStatus,
+    IncidentUpdate,
+    InvolvedPersonPublic,
+    Platform,
+    Severity,
+    TimelineEntryIn,
+    TimelineEntryPublic,
+)
+
+router = APIRouter(prefix="/incidents", tags=["incidents"])
+
+ReadToken = Annotated[ApiToken, Depends(require_scope(Scope.incidents_read))]
+WriteToken = Annotated[ApiToken, Depends(require_scope(Scope.incidents_write))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description="Send the same key again to get the first result instead of a duplicate",
+    ),
+]
+
+
+def incident_public(incident: Incident, people: list[tuple]) -> IncidentPublic:
+    data = incident.model_dump()
+    return IncidentPublic.model_validate(
+        {
+            **data,
+            "reported_by": incident.reported_by_id,
+            "assigned_to": incident.assigned_to_id,
+            "people": [
+                InvolvedPersonPublic(person_id=link.person_id, label=link.label, role=link.role)
+                for link, _person in people
+            ],
+        }
+    )
+
+
+def _public(session, incident: Incident) -> IncidentPublic:
+    people = service.people_of(session=session, incident_ids=[incident.id])[incident.id]
+    return incident_public(incident, people)
+
+
+@router.get("", operation_id="listIncidents", summary="List incidents, oldest change first")
+def list_incidents(
+    session: DbSession,
+    token: ReadToken,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    updated_since: UpdatedSince = None,
+    status: Annotated[IncidentStatus | None, Query()] = None,
+    severity: Annotated[Severity | None, Query()] = None,
+    platform: Annotated[Platform | None, Query()] = None,
+    category: Annotated[Category | None, Query()] = None,
+    assigned_to: Annotated[int | None, Query()] = None,
+    q: Annotated[str, Query(max_length=100, description="Text in the reference or title")] = "",
+) -> Page[IncidentPublic]:
+    filters = service.QueueFilter(
+        status=status,
+        severity=severity,
+        platform=platform.value if platform else None,
+        category=category.value if category else None,
+        assigned_to=assigned_to,
+        search=q,
+    )
+    rows = service.list_changed(
+        session=session,
+        school_id=token.school_id,
+        filters=filters,
+        limit=limit,
+        after=changed_after(cursor),
+        updated_since=require_timezone(updated_since),
+    )
+    people = service.people_of(session=session, incident_ids=[r.id for r in rows[:limit]])
+    return Page[IncidentPublic](
+        data=[incident_public(r, people[r.id]) for r in rows[:limit]],
+        next_cursor=next_change_cursor(rows, limit),
+    )
+
+
+@router.post(
+    "",
+    operation_id="createIncident",
+    summary="Report an incident",
+    status_code=201,
+    responses={201: {"model": IncidentPublic}},
+)
+def create_incident(
+    request: Request,
+    session: DbSession,
+    token: WriteToken,
+    body: IncidentCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    replay = idempotency.replay(
+        session=session, token=token, key=idempotency_key, body=body.model_dump(mode="json")
+    )
+    if replay is not None:
+        return replay
+    incident = flows.report_incident(
+        session=session,
+        school_id=token.school_id,
+        data=body,
+        reporter=None,
+        actor=token_actor(request),
+    )
+    payload = _public(session, incident).model_dump(mode="json")
+    idempotency.remember(
+        session=session,
+        token=token,
+        key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        status=201,
+        response=payload,
+    )
+    session.commit()
+    return JSONResponse(payload, status_code=201)
+
+
+@router.get("/{incident_id}", operation_id="getIncident", summary="One incident")
+def get_incident(
+    request: Request, session: DbSession, token: ReadToken, incident_id: int
+) -> IncidentPublic:
+    incident = service.get_incident(
+        session=session, school_id=token.school_id, incident_id=incident_id
+    )
+    service.record_view(session=session, incident=incident, user=None, actor=token_actor(request))
+    session.commit()
+    return _public(session, incident)
+
+
+@router.patch("/{incident_id}", operation_id="updateIncident", summary="Change an incident")
+def update_incident(
+    request: Request, session: DbSession, token: WriteToken, incident_id: int, body: IncidentUpdate
+) -> IncidentPublic:
+    incident = service.get_incident(
+        session=session, school_id=token.school_id, incident_id=incident_id
+    )
+    service.update_incident(
+        session=session, incident=incident, data=body, actor=token_actor(request)
+    )
+    session.commit()
+    return _public(session, incident)
+
+
+@router.get(
+    "/{incident_id}/timeline", operation_id="listTimeline", summary="An incident's chronology"
+)
+def get_timeline(
+    request: Request, session: DbSession, token: ReadToken, incident_id: int
+) -> Page[TimelineEntryPublic]:
+    incident = service.get_incident(
+        session=session, school_id=token.school_id, incident_id=incident_id
+    )
+    entries = service.timeline(session=session, incident=incident)
+    return Page[TimelineEntryPublic](
+        data=[TimelineEntryPublic.model_validate(e.model_dump()) for e in entries]
+    )
+
+
+@router.post(
+    "/{incident_id}/timeline",
+    operation_id="addTimelineEntry",
+    summary="Add a note, a decision (with rationale) or a contact",
+    status_code=201,
+)
+def add_timeline_entry(
+    request: Request,
+    session: DbSession,
+    token: WriteToken,
+    incident_id: int,
+    body: TimelineEntryIn,
+) -> TimelineEntryPublic:
+    incident = service.get_incident(
+        session=session, school_id=token.school_id, incident_id=incident_id
+    )
+    entry = service.add_written_entry(
+        session=session,
+        incident=incident,
+        kind=body.kind,
+        text=body.text,
+        rationale=body.rationale,
+        contact_with=body.contact_with,
+        actor=token_actor(request),
+    )
+    session.commit()
+    return TimelineEntryPublic.model_validate(entry.model_dump())
+
+
+@router.post(
+    "/{incident_id}/evidence",
+    operation_id="addEvidence",
+    summary="Upload a screenshot or PDF (multipart)",
+    status_code=201,
+)
+async def add_evidence(
+    request: Request,
+    session: DbSession,
+    token: WriteToken,
+    incident_id: int,
+    file: Annotated[UploadFile, File(description="PNG, JPEG, WebP or PDF")],
+    captured_at: Annotated[datetime | None, Form()] = None,
+    note: Annotated[str, Form(max_length=4000)] = "",
+) -> EvidencePublic:
+    settings = request.app.state.settings
+    evidence_dir = Path(settings.evidence_dir)
+    incident = service.get_incident(
+        session=session, school_id=token.school_id, incident_id=incident_id
+    )
+    if ContentFlag.indecent_image.value in incident.content_flags:
+        raise InvalidInput(
+            "This incident involves a nude or sexual image of a child; no file may be stored. "
+            "Add a written description to the timeline instead."
+        )
+    if captured_at is not None and captured_at.tzinfo is None:
+        raise InvalidInput(
+            "captured_at needs a time zone.",
+            errors=[{"field": "captured_at", "message": "time zone required"}],
+        )
+    stored = await uploads.store_upload(
+        file,
+        evidence_dir=evidence_dir,
+        max_bytes=settings.max_upload_mb * 1024 * 1024,
+        max_pixels=settings.max_image_pixels,
+    )
+    try:
+        evidence = service.add_evidence(
+            session=session,
+            incident=incident,
+            actor=token_actor(request),
+            uploaded_by=None,
+            note=note,
+            captured_at=captured_at,
+            storage_name=stored.storage_name,
+            sha256=stored.sha256,
+            content_type=stored.content_type,
+            size=stored.size,
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        uploads.discard(evidence_dir=evidence_dir, storage_name=stored.storage_name)
+        raise
+    return EvidencePublic.model_validate(evidence.model_dump())

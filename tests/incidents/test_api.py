@@ -1,0 +1,171 @@
+"""The incidents API: create (idempotently), read, change, timeline, evidence, sync."""
+
+import io
+
+from PIL import Image
+from sqlmodel import select
+
+from app.auth.models import Scope
+from app.core.types import utcnow
+from app.incidents.models import Incident, TimelineEntry
+from tests.factories import make_incident, make_token
+
+
+def _headers(db, *scopes):
+    raw, _ = make_token(db, *scopes)
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def _body(**overrides):
+    return {
+        "title": "Phone used to film a lesson",
+        "description": "A video of a Year 8 lesson appeared on Snapchat.",
+        "occurred_at": utcnow().isoformat(),
+        "platform": "snapchat",
+        "category": "phone_misuse",
+        "offender_type": "pupil",
+        "target_type": "staff",
+        **overrides,
+    }
+
+
+def _problem(response, status):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return response.json()
+
+
+def test_create_read_update_and_timeline(client, db):
+    headers = _headers(db, Scope.incidents_write, Scope.incidents_read)
+    created = client.post("/api/v1/incidents", json=_body(), headers=headers)
+    assert created.status_code == 201
+    incident = created.json()
+    assert incident["reference"].startswith("INC-") and incident["status"] == "open"
+    assert incident["severity"] == "low" and incident["reported_by"] is None
+    read = client.get(f"/api/v1/incidents/{incident['id']}", headers=headers)
+    assert read.json()["title"] == "Phone used to film a lesson"
+    patched = client.patch(
+        f"/api/v1/incidents/{incident['id']}",
+        json={"status": "in_progress", "severity": "medium"},
+        headers=headers,
+    )
+    assert patched.json()["status"] == "in_progress" and patched.json()["severity"] == "medium"
+    added = client.post(
+        f"/api/v1/incidents/{incident['id']}/timeline",
+        json={
+            "kind": "decision",
+            "text": "Sanction under the phone policy.",
+            "rationale": "Second offence this term.",
+        },
+        headers=headers,
+    )
+    assert added.status_code == 201 and added.json()["kind"] == "decision"
+    timeline = client.get(f"/api/v1/incidents/{incident['id']}/timeline", headers=headers).json()
+    assert [e["kind"] for e in timeline["data"]] == [
+        "reported",
+        "status_change",
+        "note",
+        "decision",
+    ]
+
+
+def test_a_repeated_idempotency_key_returns_the_first_result(client, db):
+    headers = {**_headers(db, Scope.incidents_write), "Idempotency-Key": "behaviour-event-42"}
+    body = _body()
+    first = client.post("/api/v1/incidents", json=body, headers=headers)
+    again = client.post("/api/v1/incidents", json=body, headers=headers)
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(db.exec(select(Incident)).all()) == 1
+    other = client.post("/api/v1/incidents", json=_body(title="Different"), headers=headers)
+    assert "different request body" in _problem(other, 409)["detail"]
+
+
+def test_bad_input_is_a_problem_and_writes_nothing(client, db):
+    headers = _headers(db, Scope.incidents_write)
+    cases = [
+        {k: v for k, v in _body().items() if k != "title"},
+        _body(platform="myspace"),
+        _body(content_flags=["rude"]),
+        _body(occurred_at="2999-01-01T00:00:00Z"),
+        _body(occurred_at="2026-01-01T00:00:00"),
+        _body(title="x" * 201),
+        _body(colour="red"),
+        _body(lado_harm_test={"harmed_child": True, "extra": False}),
+    ]
+    for body in cases:
+        problem = _problem(client.post("/api/v1/incidents", json=body, headers=headers), 422)
+        assert problem["errors"]
+    assert db.exec(select(Incident)).all() == []
+
+
+def test_reopening_without_a_reason_is_refused(client, db):
+    headers = _headers(db, Scope.incidents_write, Scope.incidents_read)
+    incident = make_incident(db)
+    client.patch(
+        f"/api/v1/incidents/{incident.id}",
+        json={"status": "closed", "outcome": "Sorted."},
+        headers=headers,
+    )
+    problem = _problem(
+        client.patch(f"/api/v1/incidents/{incident.id}", json={"status": "open"}, headers=headers),
+        422,
+    )
+    assert problem["errors"][0]["field"] == "reason"
+    db.refresh(incident)
+    assert incident.status == "closed"
+
+
+def test_listing_filters_and_syncs_by_change(client, db):
+    headers = _headers(db, Scope.incidents_read)
+    make_incident(db, title="TikTok one", platform="tiktok")
+    make_incident(db, title="Snapchat one", platform="snapchat")
+    listed = client.get("/api/v1/incidents", params={"platform": "tiktok"}, headers=headers).json()
+    assert [i["title"] for i in listed["data"]] == ["TikTok one"]
+    searched = client.get("/api/v1/incidents", params={"q": "INC-"}, headers=headers).json()
+    assert len(searched["data"]) == 2
+    page = client.get("/api/v1/incidents", params={"limit": 1}, headers=headers).json()
+    rest = client.get(
+        "/api/v1/incidents", params={"cursor": page["next_cursor"]}, headers=headers
+    ).json()
+    assert {i["title"] for i in page["data"] + rest["data"]} == {"TikTok one", "Snapchat one"}
+    _problem(client.get("/api/v1/incidents", params={"status": "lost"}, headers=headers), 422)
+
+
+def test_evidence_upload_through_the_api(client, db):
+    headers = _headers(db, Scope.incidents_write)
+    incident = make_incident(db)
+    picture = io.BytesIO()
+    Image.new("RGB", (20, 20)).save(picture, format="PNG")
+    response = client.post(
+        f"/api/v1/incidents/{incident.id}/evidence",
+        headers=headers,
+        data={"captured_at": utcnow().isoformat(), "note": "from MIS"},
+        files={"file": ("a.png", picture.getvalue(), "image/png")},
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["content_type"] == "image/png" and len(body["sha256"]) == 64
+    bad = client.post(
+        f"/api/v1/incidents/{incident.id}/evidence",
+        headers=headers,
+        files={"file": ("a.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml")},
+    )
+    _problem(bad, 422)
+    kinds = [e.kind.value for e in db.exec(select(TimelineEntry)).all()]
+    assert kinds.count("evidence") == 1
+
+
+def test_reading_needs_read_scope_and_writing_write_scope(client, db):
+    incident = make_incident(db)
+    read_only = _headers(db, Scope.incidents_read)
+    _problem(
+        client.patch(
+            f"/api/v1/incidents/{incident.id}", json={"severity": "high"}, headers=read_only
+        ),
+        403,
+    )
+    _problem(
+        client.get(f"/api/v1/incidents/{incident.id}", headers=_headers(db, Scope.people_read)), 403
+    )
+    _problem(client.get("/api/v1/incidents/999999", headers=read_only), 404)
