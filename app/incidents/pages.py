@@ -32,12 +32,14 @@ from app.incidents.models import (
     IncidentCreate,
     IncidentStatus,
     IncidentUpdate,
+    InvolvementRole,
     LadoHarmTest,
     OffenderType,
     Platform,
     Severity,
     TargetType,
 )
+from app.people import service as people_service
 
 router = page_router()
 
@@ -374,10 +376,48 @@ def incident_page(
     incident: CurrentIncident,
     actor: PageActor,
     notice: Filter = "",
+    person_q: Annotated[str, Query(max_length=100)] = "",
 ):
     service.record_view(session=session, incident=incident, user=user, actor=actor)
     session.commit()
-    return _incident_page(request, session, incident, user, notice=NOTICES.get(notice, ""))
+    matches = (
+        people_service.search_people(session=session, school_id=user.school_id, text=person_q)
+        if person_q.strip()
+        else None
+    )
+    return _incident_page(
+        request,
+        session,
+        incident,
+        user,
+        notice=NOTICES.get(notice, ""),
+        person_q=person_q,
+        person_matches=matches,
+    )
+
+
+@router.post("/incidents/{incident_id}/people")
+def add_person(
+    request: Request,
+    session: DbSession,
+    user: SafeguardingLead,
+    incident: CurrentIncident,
+    actor: PageActor,
+    role: Choice = "",
+    person_id: Choice = "",
+    label: Short = "",
+):
+    def change():
+        service.add_person(
+            session=session,
+            incident=incident,
+            person_id=_int(person_id) if person_id else None,
+            label=label,
+            role=choice(InvolvementRole, role, "role", "how they are involved"),
+            actor=actor,
+        )
+
+    return _act(request, session, incident, user, change)
 
 
 def _act(request, session, incident, user, change) -> Response:
@@ -678,10 +718,50 @@ def _csv_safe(value: str) -> str:
 # The directory of contacts --------------------------------------------------------------------
 
 
+def _contacts_page(request, session, user, *, status_code=200, **context):
+    context = {"contacts": service.contacts(session=session, school_id=user.school_id), **context}
+    return render(request, "incidents/contacts.html", context, status_code=status_code)
+
+
 @router.get("/contacts")
-def contacts_page(request: Request, session: DbSession, user: SafeguardingLead):
-    return render(
-        request,
-        "incidents/contacts.html",
-        {"contacts": service.contacts(session=session, school_id=user.school_id)},
-    )
+def contacts_page(
+    request: Request, session: DbSession, user: SafeguardingLead, notice: Filter = ""
+):
+    saved = "The contact was saved." if notice == "saved" else ""
+    return _contacts_page(request, session, user, notice=saved)
+
+
+@router.post("/contacts/{contact_id}")
+def update_contact(
+    request: Request,
+    session: DbSession,
+    user: SafeguardingLead,
+    actor: PageActor,
+    contact_id: int,
+    name: Short = "",
+    phone: Annotated[str, Form(max_length=40)] = "",
+    email: Annotated[str, Form(max_length=254)] = "",
+    url: Annotated[str, Form(max_length=500)] = "",
+    how_to: Annotated[str, Form(max_length=2000)] = "",
+):
+    changes = {"name": name, "phone": phone, "email": email, "url": url, "how_to": how_to}
+    try:
+        service.update_contact(
+            session=session,
+            school_id=user.school_id,
+            contact_id=contact_id,
+            changes=changes,
+            actor=actor,
+        )
+    except InvalidInput as exc:
+        session.rollback()
+        return _contacts_page(
+            request,
+            session,
+            user,
+            status_code=exc.status_code,
+            error=exc.detail,
+            error_contact=contact_id,
+        )
+    session.commit()
+    return see_other(request, f"/contacts?notice=saved#contact-{contact_id}")

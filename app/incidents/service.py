@@ -27,6 +27,9 @@ from app.incidents.models import (
     TimelineEntry,
     TimelineKind,
 )
+from app.incidents.models import (
+    InvolvedPersonIn as _PersonIn,
+)
 from app.people.models import Person
 
 OPEN_STATUSES = {IncidentStatus.open, IncidentStatus.in_progress, IncidentStatus.escalated}
@@ -616,3 +619,55 @@ def record_export(
         actor=actor,
         detail={"format": export_format},
     )
+
+
+def add_person(
+    *, session: Session, incident: Incident, person_id: int | None, label: str, role, actor: Actor
+) -> IncidentPerson:
+    (row,) = _check_people(
+        session, incident.school_id, [_PersonIn(person_id=person_id, label=label, role=role)]
+    )
+    link = IncidentPerson(incident_id=incident.id, **row)
+    session.add(link)
+    session.flush()
+    who = "someone on the roster" if person_id else "someone not on the roster"
+    add_entry(
+        session=session,
+        incident=incident,
+        kind=TimelineKind.note,
+        text=f"Added {who} as {link.role.value}.",
+        actor=actor,
+        detail={"incident_person": link.id},
+    )
+    return link
+
+
+def update_contact(
+    *, session: Session, school_id: int, contact_id: int, changes: dict, actor: Actor
+) -> Contact:
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.school_id != school_id:
+        raise NotFound("No such contact.")
+    if not (changes.get("name") or "").strip():
+        raise InvalidInput(
+            "A contact needs a name.", errors=[{"field": "name", "message": "required"}]
+        )
+    url = (changes.get("url") or "").strip()
+    if url and not url.startswith(("https://", "http://")):
+        raise InvalidInput(
+            "A web address starts with https://.",
+            errors=[{"field": "url", "message": "must start with https://"}],
+        )
+    for name in ("name", "phone", "email", "url", "how_to"):
+        setattr(contact, name, (changes.get(name) or "").strip())
+    contact.updated_at = utcnow()
+    session.add(contact)
+    record_event(
+        session=session,
+        actor=actor,
+        action="contact.updated",
+        school_id=school_id,
+        entity_type="contact",
+        entity_id=contact.id,
+    )
+    return contact

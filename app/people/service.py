@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlmodel import Session, or_, select
+from sqlmodel import Session, func, or_, select
 
 from app.audit.service import Actor, record_event
 from app.core.errors import InvalidInput
@@ -103,3 +103,27 @@ def sync_people(
         detail=result.model_dump(),
     )
     return result
+
+
+def search_people(*, session: Session, school_id: int, text: str, limit: int = 20) -> list[Person]:
+    """Active people whose name, MIS id or registration group contains `text`."""
+    pattern = f"%{text.strip().lower()}%"
+    name = func.lower(Person.forename + " " + Person.surname)
+    preferred = func.lower(func.coalesce(Person.preferred_forename, "") + " " + Person.surname)
+    return list(
+        session.exec(
+            select(Person)
+            .where(
+                Person.school_id == school_id,
+                Person.is_active.is_(True),
+                or_(
+                    name.like(pattern),
+                    preferred.like(pattern),
+                    func.lower(Person.external_id).like(pattern),
+                    func.lower(func.coalesce(Person.registration_group, "")).like(pattern),
+                ),
+            )
+            .order_by(Person.surname, Person.forename, Person.id)
+            .limit(limit)
+        ).all()
+    )

@@ -70,6 +70,8 @@ ACCESS: dict[tuple[str, str], object] = {
     ("GET", "/incidents/{incident_id}/evidence/{evidence_id}"): SAFEGUARDING,
     ("GET", "/incidents/{incident_id}/chronology"): SAFEGUARDING,
     ("GET", "/contacts"): SAFEGUARDING,
+    ("POST", "/contacts/{contact_id}"): SAFEGUARDING,
+    ("POST", "/incidents/{incident_id}/people"): SAFEGUARDING,
     ("GET", "/api/v1/incidents"): Scope.incidents_read,
     ("POST", "/api/v1/incidents"): Scope.incidents_write,
     ("GET", "/api/v1/incidents/{incident_id}"): Scope.incidents_read,

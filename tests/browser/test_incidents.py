@@ -70,7 +70,9 @@ def test_report_then_triage_then_export(live_haven, page, browser, tmp_path):
 
     lead.get_by_label("A decision, with its reasons").check()
     lead.get_by_label("What happened or was decided").fill("Not referring to the police.")
-    lead.get_by_role("textbox", name="Reasons").fill("No threats or hate content; POSH is handling removal.")
+    lead.get_by_role("textbox", name="Reasons").fill(
+        "No threats or hate content; POSH is handling removal."
+    )
     lead.get_by_role("button", name="Add to the chronology").click()
     chronology = lead.locator(".chronology")
     expect(chronology).to_contain_text("Not referring to the police.")

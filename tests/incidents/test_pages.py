@@ -302,3 +302,73 @@ def test_chronology_exports_are_audited(client, db):
         client.get(f"/incidents/{incident.id}/chronology", params={"format": "docx"}).status_code
         == 422
     )
+
+
+def test_dsl_links_people_from_the_roster(client, db):
+    from app.incidents.models import IncidentPerson
+    from app.people.models import Person
+
+    school_id = make_user(db).school_id
+    pupil = Person(
+        school_id=school_id,
+        external_id="MIS-9",
+        kind="pupil",
+        forename="Jordan",
+        surname="Example",
+        registration_group="9C",
+    )
+    db.add(pupil)
+    db.commit()
+    incident = make_incident(db)
+    sign_in(client, make_user(db, role=Role.dsl))
+    found = client.get(f"/incidents/{incident.id}", params={"person_q": "jordan"}).text
+    assert "Jordan Example" in found and f'value="{pupil.id}"' in found
+    token = page_csrf(client, f"/incidents/{incident.id}")
+    linked = client.post(
+        f"/incidents/{incident.id}/people",
+        data={"person_id": str(pupil.id), "role": "subject", "csrf_token": token},
+    )
+    assert linked.status_code == 303
+    described = client.post(
+        f"/incidents/{incident.id}/people",
+        data={"label": "An older sibling", "role": "witness", "csrf_token": token},
+    )
+    assert described.status_code == 303
+    for data, message in [
+        ({"role": "subject"}, "short description"),
+        ({"person_id": "99999", "role": "victim"}, "not on the school"),
+        ({"label": "x", "role": "bystander"}, "how they are involved"),
+    ]:
+        refused = client.post(
+            f"/incidents/{incident.id}/people", data={**data, "csrf_token": token}
+        )
+        assert refused.status_code == 422 and message in refused.text
+    links = db.exec(select(IncidentPerson)).all()
+    assert [(link.person_id, link.role.value) for link in links] == [
+        (pupil.id, "subject"),
+        (None, "witness"),
+    ]
+    assert "Jordan Example" in client.get(f"/incidents/{incident.id}").text
+
+
+def test_the_directory_is_shipped_and_editable(client, db):
+    from app.incidents.models import Contact
+
+    sign_in(client, make_user(db, role=Role.deputy_dsl))
+    page = client.get("/contacts").text
+    assert "0344 381 4772" in page and "helpline@saferinternet.org.uk" in page
+    lado = db.exec(select(Contact).where(Contact.key == "lado")).one()
+    token = page_csrf(client, "/contacts")
+    bad = client.post(
+        f"/contacts/{lado.id}",
+        data={"name": "LADO", "url": "javascript:alert(1)", "csrf_token": token},
+    )
+    assert bad.status_code == 422 and "https://" in bad.text
+    saved = client.post(
+        f"/contacts/{lado.id}",
+        data={"name": "LADO (Example County)", "phone": "01234 567890", "csrf_token": token},
+    )
+    assert saved.status_code == 303
+    assert "01234 567890" in client.get("/contacts").text
+    db.refresh(lado)
+    assert lado.name == "LADO (Example County)"
