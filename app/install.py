@@ -7,6 +7,7 @@ from app.auth.models import School
 from app.checklists import service as checklists_service
 from app.checklists.library import SHIPPED_TEMPLATES
 from app.core.config import Settings
+from app.escalation import service as escalation_service
 from app.incidents import service as incidents_service
 from app.incidents.library import PLAYBOOK
 
@@ -20,4 +21,5 @@ def ensure_school(*, session: Session, settings: Settings) -> School:
         session=session, school_id=school.id, shipped=[*SHIPPED_TEMPLATES, PLAYBOOK]
     )
     incidents_service.install_contacts(session=session, school_id=school.id)
+    escalation_service.install_default_rules(session=session, school_id=school.id)
     return school

@@ -20,6 +20,8 @@ from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
 from app.core.middleware import SecurityHeadersMiddleware
 from app.core.migrations import head_revision
+from app.escalation import api as escalation_api
+from app.escalation import pages as escalation_pages
 from app.home import pages as home_pages
 from app.incidents import api as incidents_api
 from app.incidents import pages as incidents_pages
@@ -77,10 +79,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     api.include_router(people_api.router)
     api.include_router(checklists_api.router)
     api.include_router(incidents_api.router)
+    api.include_router(escalation_api.router)
     app.include_router(api)
     app.include_router(auth_pages.router)
     app.include_router(admin_pages.router)
     app.include_router(checklists_pages.router)
     app.include_router(incidents_pages.router)
+    app.include_router(escalation_pages.router)
     app.include_router(home_pages.router)
     return app

@@ -4,6 +4,7 @@ from app.audit.models import AuditEvent
 from app.auth.models import ApiToken, School, User, UserSession
 from app.checklists.models import ChecklistItem, ChecklistRun, ChecklistTemplate, ItemCompletion
 from app.core.idempotency import IdempotentRequest
+from app.escalation.models import Escalation, EscalationRule
 from app.incidents.models import (
     Contact,
     Evidence,
@@ -22,6 +23,8 @@ __all__ = [
     "ChecklistRun",
     "ChecklistTemplate",
     "Contact",
+    "Escalation",
+    "EscalationRule",
     "Evidence",
     "IdempotentRequest",
     "Incident",

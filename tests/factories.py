@@ -128,7 +128,7 @@ def incident_data(**overrides) -> IncidentCreate:
         "occurred_at": utcnow() - timedelta(hours=3),
         "platform": "tiktok",
         "category": "malicious_post",
-        "offender_type": "pupil",
+        "offender_type": "parent_carer",  # matches no default escalation rule
         "target_type": "staff",
         **overrides,
     }

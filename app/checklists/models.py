@@ -57,11 +57,14 @@ class ChecklistTemplate(SQLModel, table=True):
 
 
 class ChecklistItem(SQLModel, table=True):
+    """A step of a template, or (with `run_id`) a step added to one run only, such as the
+    actions an escalation adds to an incident's playbook."""
+
     __tablename__ = "checklist_item"
-    __table_args__ = (sa.UniqueConstraint("template_id", "position"),)
 
     id: int | None = Field(default=None, primary_key=True)
     template_id: int = Field(foreign_key="checklist_template.id", index=True)
+    run_id: int | None = Field(default=None, foreign_key="checklist_run.id", index=True)
     position: int
     text: str = Field(max_length=300)
     guidance: str = Field(default="", max_length=2000)

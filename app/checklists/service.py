@@ -98,7 +98,7 @@ def _items_of(session: Session, template_ids: list[int]) -> dict[int, list[Check
     if template_ids:
         rows = session.exec(
             select(ChecklistItem)
-            .where(col(ChecklistItem.template_id).in_(template_ids))
+            .where(col(ChecklistItem.template_id).in_(template_ids), ChecklistItem.run_id.is_(None))
             .order_by(ChecklistItem.template_id, ChecklistItem.position)
         ).all()
         for item in rows:
@@ -383,9 +383,47 @@ def get_run(*, session: Session, school_id: int, run_id: int) -> ChecklistRun:
     return run
 
 
+def _extra_items(session: Session, run_ids: list[int]) -> dict[int, list[ChecklistItem]]:
+    grouped: dict[int, list[ChecklistItem]] = defaultdict(list)
+    if run_ids:
+        for item in session.exec(
+            select(ChecklistItem)
+            .where(col(ChecklistItem.run_id).in_(run_ids))
+            .order_by(ChecklistItem.position, ChecklistItem.id)
+        ).all():
+            grouped[item.run_id].append(item)
+    return grouped
+
+
+def add_run_items(
+    *, session: Session, run: ChecklistRun, texts: list[str], guidance: str
+) -> list[ChecklistItem]:
+    """Steps for this run only, after the template's (e.g. an escalation's required actions)."""
+    view = run_view(session=session, run=run)
+    position = max((i.position for i in view.items), default=0)
+    added = []
+    for text in texts:
+        position += 1
+        item = ChecklistItem(
+            template_id=run.template_id,
+            run_id=run.id,
+            position=position,
+            text=text[:300],
+            guidance=guidance[:2000],
+            required=True,
+        )
+        session.add(item)
+        added.append(item)
+    run.updated_at = utcnow()
+    session.add(run)
+    session.flush()
+    return added
+
+
 def run_view(*, session: Session, run: ChecklistRun) -> RunView:
     template = session.get(ChecklistTemplate, run.template_id)
     items = _items_of(session, [template.id]).get(template.id, [])
+    items = items + _extra_items(session, [run.id]).get(run.id, [])
     completions = {
         c.item_id: c
         for c in session.exec(select(ItemCompletion).where(ItemCompletion.run_id == run.id)).all()
@@ -417,7 +455,7 @@ def set_item(
     if run.completed_at is not None:
         raise Conflict("This checklist is finished and can no longer be changed.")
     item = session.get(ChecklistItem, item_id)
-    if item is None or item.template_id != run.template_id:
+    if item is None or item.template_id != run.template_id or item.run_id not in (None, run.id):
         raise NotFound("This checklist has no such item.")
     completion = session.exec(
         select(ItemCompletion).where(
@@ -503,7 +541,15 @@ def _summaries(session: Session, query) -> list[RunSummary]:
     )
     total = (
         select(func.count())
-        .where(ChecklistItem.template_id == ChecklistRun.template_id)
+        .where(
+            or_(
+                and_(
+                    ChecklistItem.template_id == ChecklistRun.template_id,
+                    ChecklistItem.run_id.is_(None),
+                ),
+                ChecklistItem.run_id == ChecklistRun.id,
+            )
+        )
         .correlate(ChecklistRun)
         .scalar_subquery()
     )
@@ -651,7 +697,7 @@ def list_runs(
     template_id: int | None = None,
     status: RunStatus | None = None,
 ) -> list[RunView]:
-    """Runs in order of last change, for incremental sync; one more than `limit`. Four queries."""
+    """Runs in order of last change, for incremental sync; one more than `limit`. Five queries."""
     query = select(ChecklistRun).where(ChecklistRun.school_id == school_id)
     if updated_since is not None:
         query = query.where(ChecklistRun.updated_at >= updated_since)
@@ -681,6 +727,7 @@ def list_runs(
         ).all()
     }
     items = _items_of(session, list(templates))
+    extras = _extra_items(session, [r.id for r in runs])
     completions: dict[int, dict[int, ItemCompletion]] = defaultdict(dict)
     if runs:
         for c in session.exec(
@@ -688,7 +735,13 @@ def list_runs(
         ).all():
             completions[c.run_id][c.item_id] = c
     return [
-        RunView(r, templates[r.template_id], items.get(r.template_id, []), completions[r.id], None)
+        RunView(
+            r,
+            templates[r.template_id],
+            items.get(r.template_id, []) + extras.get(r.id, []),
+            completions[r.id],
+            None,
+        )
         for r in runs
     ]
 

@@ -166,9 +166,7 @@ def update_incident(
     incident = service.get_incident(
         session=session, school_id=token.school_id, incident_id=incident_id
     )
-    service.update_incident(
-        session=session, incident=incident, data=body, actor=token_actor(request)
-    )
+    flows.update_incident(session=session, incident=incident, data=body, actor=token_actor(request))
     session.commit()
     return _public(session, incident)
 

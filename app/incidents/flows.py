@@ -1,14 +1,21 @@
-"""Where incidents meet other domains: a new report gets its playbook; playbook steps enter the
-chronology."""
+"""Where incidents meet other domains: a new report gets its playbook; every create and update is
+checked against the escalation rules; playbook steps enter the chronology."""
 
 from sqlmodel import Session
 
 from app.audit.service import Actor
 from app.auth.models import User
 from app.checklists import service as checklists_service
+from app.escalation import service as escalation_service
 from app.incidents import service
 from app.incidents.library import PLAYBOOK_KEY
-from app.incidents.models import Incident, IncidentCreate, TimelineKind
+from app.incidents.models import (
+    Incident,
+    IncidentCreate,
+    IncidentStatus,
+    IncidentUpdate,
+    TimelineKind,
+)
 
 
 def report_incident(
@@ -20,7 +27,51 @@ def report_incident(
     checklists_service.start_playbook(
         session=session, school_id=school_id, incident_id=incident.id, template_key=PLAYBOOK_KEY
     )
+    escalate(session=session, incident=incident, actor=actor)
     return incident
+
+
+def update_incident(
+    *, session: Session, incident: Incident, data: IncidentUpdate, actor: Actor
+) -> Incident:
+    service.update_incident(session=session, incident=incident, data=data, actor=actor)
+    escalate(session=session, incident=incident, actor=actor)
+    return incident
+
+
+def escalate(*, session: Session, incident: Incident, actor: Actor) -> list:
+    """Apply the rules that now match: severity raised, actions added to the playbook, the
+    chronology told, the incident marked escalated. Each rule fires once per incident."""
+    fired = escalation_service.evaluate(session=session, incident=incident)
+    if not fired:
+        return fired
+    playbook = checklists_service.playbook_of(session=session, incident_id=incident.id)
+    for item in fired:
+        rule = item.rule
+        if rule.severity.rank > incident.severity.rank:
+            incident.severity = rule.severity
+        if playbook is not None and rule.required_actions:
+            checklists_service.add_run_items(
+                session=session,
+                run=playbook.run,
+                texts=rule.required_actions,
+                guidance=f"Added because the rule '{rule.name}' applies.",
+            )
+        actions = " ".join(rule.required_actions)
+        service.add_entry(
+            session=session,
+            incident=incident,
+            kind=TimelineKind.escalation,
+            text=f"Escalated ({rule.severity.value}): {rule.name}. {actions}".strip(),
+            rationale=item.escalation.reason,
+            actor=actor,
+            detail={"rule": rule.key, "escalation_id": item.escalation.id},
+        )
+    if incident.status in (IncidentStatus.open, IncidentStatus.in_progress):
+        incident.status = IncidentStatus.escalated
+    session.add(incident)
+    session.flush()
+    return fired
 
 
 def work_playbook_step(

@@ -21,6 +21,7 @@ from app.core.pagination import decode_cursor, encode_cursor
 from app.core.routing import page_router, see_other
 from app.core.templating import render
 from app.core.types import utcnow
+from app.escalation import service as escalation_service
 from app.incidents import flows, service, uploads
 from app.incidents.dependencies import SAFEGUARDING_ROLES, CurrentIncident, SafeguardingLead
 from app.incidents.forms import choice, local_time
@@ -347,6 +348,7 @@ def _incident_page(request, session, incident, user, *, status_code=200, **conte
         "evidence": service.evidence_of(session=session, incident=incident),
         "entries": service.timeline(session=session, incident=incident),
         "playbook": checklists_service.playbook_of(session=session, incident_id=incident.id),
+        "escalations": escalation_service.escalations_of(session=session, incident=incident),
         "routes": service.contacts_for_platform(
             session=session, school_id=user.school_id, platform=incident.platform.value
         ),
@@ -466,7 +468,7 @@ def update_incident(
             fields["removal_refused"] = removal_refused
         if not fields:
             raise InvalidInput("Nothing to change.")
-        service.update_incident(
+        flows.update_incident(
             session=session, incident=incident, data=IncidentUpdate(**fields), actor=actor
         )
 
@@ -525,7 +527,7 @@ def answer_harm_test(
         if unknown := chosen - set(LADO_QUESTIONS):
             raise InvalidInput(f"Unknown question: {sorted(unknown)[0][:40]}")
         test = LadoHarmTest(**{name: name in chosen for name in LADO_QUESTIONS})
-        service.update_incident(
+        flows.update_incident(
             session=session,
             incident=incident,
             data=IncidentUpdate(lado_harm_test=test),

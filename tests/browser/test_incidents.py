@@ -61,12 +61,15 @@ def test_report_then_triage_then_export(live_haven, page, browser, tmp_path):
     expect(lead).to_have_url(re.compile(r"platform=tiktok"))
     lead.get_by_role("link", name=reference).click()
     expect(lead.get_by_role("heading", name=re.compile(reference))).to_be_visible()
+    expect(lead.get_by_text("Escalated by")).to_be_visible()
     expect(lead.get_by_text("image/png")).to_be_visible()
 
     for _ in range(2):  # the first two playbook steps
         lead.get_by_role("button", name="Mark step done").first.click()
         expect(lead.get_by_text("Saved, and added to the chronology.")).to_be_visible()
-    expect(lead.get_by_text("2 of 11 steps done.")).to_be_visible()
+    expect(
+        lead.get_by_text(re.compile(r"^2 of 13 steps done"))
+    ).to_be_visible()  # 11 + 2 from rules
 
     lead.get_by_label("A decision, with its reasons").check()
     lead.get_by_label("What happened or was decided").fill("Not referring to the police.")

@@ -23,7 +23,7 @@ def _body(**overrides):
         "occurred_at": utcnow().isoformat(),
         "platform": "snapchat",
         "category": "phone_misuse",
-        "offender_type": "pupil",
+        "offender_type": "other_adult",
         "target_type": "staff",
         **overrides,
     }
