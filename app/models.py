@@ -15,6 +15,7 @@ from app.incidents.models import (
 )
 from app.jobs.models import JobRun
 from app.people.models import Person
+from app.webhooks.models import DeliveryAttempt, OutboxMessage, WebhookEndpoint
 
 __all__ = [
     "ApiToken",
@@ -23,6 +24,7 @@ __all__ = [
     "ChecklistRun",
     "ChecklistTemplate",
     "Contact",
+    "DeliveryAttempt",
     "Escalation",
     "EscalationRule",
     "Evidence",
@@ -32,9 +34,11 @@ __all__ = [
     "IncidentPerson",
     "ItemCompletion",
     "JobRun",
+    "OutboxMessage",
     "Person",
     "School",
     "TimelineEntry",
     "User",
     "UserSession",
+    "WebhookEndpoint",
 ]

@@ -128,6 +128,7 @@ def create_incident(
     if replay is not None:
         return replay
     incident = flows.report_incident(
+        base_url=request.app.state.settings.base_url,
         session=session,
         school_id=token.school_id,
         data=body,
@@ -166,7 +167,13 @@ def update_incident(
     incident = service.get_incident(
         session=session, school_id=token.school_id, incident_id=incident_id
     )
-    flows.update_incident(session=session, incident=incident, data=body, actor=token_actor(request))
+    flows.update_incident(
+        base_url=request.app.state.settings.base_url,
+        session=session,
+        incident=incident,
+        data=body,
+        actor=token_actor(request),
+    )
     session.commit()
     return _public(session, incident)
 

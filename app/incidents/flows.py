@@ -16,10 +16,19 @@ from app.incidents.models import (
     IncidentUpdate,
     TimelineKind,
 )
+from app.webhooks import payloads
+from app.webhooks import service as webhooks_service
+from app.webhooks.models import EventType
 
 
 def report_incident(
-    *, session: Session, school_id: int, data: IncidentCreate, reporter: User | None, actor: Actor
+    *,
+    session: Session,
+    school_id: int,
+    data: IncidentCreate,
+    reporter: User | None,
+    actor: Actor,
+    base_url: str = "",
 ) -> Incident:
     incident = service.create_incident(
         session=session, school_id=school_id, data=data, reporter=reporter, actor=actor
@@ -27,19 +36,33 @@ def report_incident(
     checklists_service.start_playbook(
         session=session, school_id=school_id, incident_id=incident.id, template_key=PLAYBOOK_KEY
     )
-    escalate(session=session, incident=incident, actor=actor)
+    escalate(session=session, incident=incident, actor=actor, base_url=base_url)
     return incident
 
 
 def update_incident(
-    *, session: Session, incident: Incident, data: IncidentUpdate, actor: Actor
+    *, session: Session, incident: Incident, data: IncidentUpdate, actor: Actor, base_url: str = ""
 ) -> Incident:
+    before = incident.status
     service.update_incident(session=session, incident=incident, data=data, actor=actor)
-    escalate(session=session, incident=incident, actor=actor)
+    escalate(session=session, incident=incident, actor=actor, base_url=base_url)
+    if incident.status != before:
+        webhooks_service.enqueue(
+            session=session,
+            school_id=incident.school_id,
+            event_type=EventType.incident_updated,
+            data={
+                "incident_id": incident.id,
+                "reference": incident.reference,
+                "status": incident.status.value,
+                "severity": incident.severity.value,
+                "url": f"{base_url.rstrip('/')}/incidents/{incident.id}",
+            },
+        )
     return incident
 
 
-def escalate(*, session: Session, incident: Incident, actor: Actor) -> list:
+def escalate(*, session: Session, incident: Incident, actor: Actor, base_url: str = "") -> list:
     """Apply the rules that now match: severity raised, actions added to the playbook, the
     chronology told, the incident marked escalated. Each rule fires once per incident."""
     fired = escalation_service.evaluate(session=session, incident=incident)
@@ -70,6 +93,15 @@ def escalate(*, session: Session, incident: Incident, actor: Actor) -> list:
     if incident.status in (IncidentStatus.open, IncidentStatus.in_progress):
         incident.status = IncidentStatus.escalated
     session.add(incident)
+    notifying = [item.rule for item in fired if item.rule.notify]
+    if notifying:
+        # Written in this transaction: the notice exists if and only if the escalation does.
+        webhooks_service.enqueue(
+            session=session,
+            school_id=incident.school_id,
+            event_type=EventType.incident_escalated,
+            data=payloads.incident_escalated(incident=incident, rules=notifying, base_url=base_url),
+        )
     session.flush()
     return fired
 

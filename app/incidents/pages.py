@@ -175,7 +175,12 @@ async def report(
         for upload in files:
             stored.append(await uploads.store_upload(upload, **_limits(request)))
         incident = flows.report_incident(
-            session=session, school_id=user.school_id, data=data, reporter=user, actor=actor
+            base_url=request.app.state.settings.base_url,
+            session=session,
+            school_id=user.school_id,
+            data=data,
+            reporter=user,
+            actor=actor,
         )
         for item in stored:
             service.add_evidence(
@@ -469,7 +474,11 @@ def update_incident(
         if not fields:
             raise InvalidInput("Nothing to change.")
         flows.update_incident(
-            session=session, incident=incident, data=IncidentUpdate(**fields), actor=actor
+            base_url=request.app.state.settings.base_url,
+            session=session,
+            incident=incident,
+            data=IncidentUpdate(**fields),
+            actor=actor,
         )
 
     return _act(request, session, incident, user, change)
@@ -528,6 +537,7 @@ def answer_harm_test(
             raise InvalidInput(f"Unknown question: {sorted(unknown)[0][:40]}")
         test = LadoHarmTest(**{name: name in chosen for name in LADO_QUESTIONS})
         flows.update_incident(
+            base_url=request.app.state.settings.base_url,
             session=session,
             incident=incident,
             data=IncidentUpdate(lado_harm_test=test),
