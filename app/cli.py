@@ -200,7 +200,7 @@ def worker() -> None:
         signal.signal(signum, lambda *_: stop.set())
     engine = make_engine(settings.database_url)
     typer.echo("haven: worker started")
-    run_worker(engine, stop)
+    run_worker(engine, stop, settings)
     engine.dispose()
     typer.echo("haven: worker stopped")
 

@@ -49,6 +49,32 @@ def _claim(session: Session, job: Job, now: datetime) -> bool:
     return claimed.rowcount == 1
 
 
+def hold_lease(*, engine: Engine, name: str, holder: str, ttl: timedelta) -> bool:
+    """Take or renew a named lease; False while another holder's lease is still running."""
+    now = utcnow()
+    with Session(engine) as session:
+        if session.get(JobRun, name) is None:
+            session.add(JobRun(name=name))
+            try:
+                session.commit()
+            except Exception:  # another worker made the row first
+                session.rollback()
+        taken = session.execute(
+            update(JobRun)
+            .where(
+                JobRun.name == name,
+                or_(
+                    JobRun.last_error == holder,
+                    JobRun.last_finished_at.is_(None),
+                    JobRun.last_finished_at < now,
+                ),
+            )
+            .values(last_error=holder, last_started_at=now, last_finished_at=now + ttl)
+        )
+        session.commit()
+        return taken.rowcount == 1
+
+
 def run_due_jobs(*, engine: Engine, now: datetime | None = None, jobs: list[Job] = JOBS) -> dict:
     """Run every job whose interval has passed, once per school. Returns what each did."""
     now = now or utcnow()

