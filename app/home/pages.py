@@ -12,6 +12,7 @@ from app.core.routing import page_router
 from app.core.templating import render
 from app.core.types import utcnow
 from app.incidents import service as incidents_service
+from app.webhooks import service as webhooks_service
 
 router = page_router()
 
@@ -32,6 +33,9 @@ def home(request: Request, session: DbSession, user: CurrentUser):
     }
     if user.role in (Role.dsl, Role.deputy_dsl):
         context["incident_counts"] = incidents_service.counts_by_status(
+            session=session, school_id=user.school_id
+        )
+        context["failed_notices"] = webhooks_service.failed_count(
             session=session, school_id=user.school_id
         )
     if user.role == Role.admin:
