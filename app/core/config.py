@@ -39,6 +39,17 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=40_000_000, ge=1_000_000, le=200_000_000)
     school_urn: str = ""
 
+    webhook_allow_cidrs: str = Field(
+        default="", description="Private ranges webhooks may reach, e.g. the school LAN relay"
+    )
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    smtp_tls: bool = False
+    smtp_from: str = ""
+
     session_idle_minutes: int = Field(default=60, ge=5, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=24 * 14)
     login_max_failures: int = Field(default=5, ge=1, le=100)

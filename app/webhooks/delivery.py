@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.core.types import utcnow
-from app.webhooks import service
+from app.webhooks import email, service
 from app.webhooks.models import EndpointFormat
 
 log = logging.getLogger("haven.webhooks")
@@ -95,4 +95,35 @@ def client_for(settings) -> httpx.Client:
 
 
 def email_sender_for(settings) -> Callable[[service.Outgoing], service.Outcome] | None:
-    return None
+    """Send the thin notice of an email endpoint through the school's SMTP relay."""
+    if settings is None or not settings.smtp_host:
+        return None
+    smtp = email.SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        use_tls=settings.smtp_tls,
+        sender=settings.smtp_from,
+    )
+
+    def send(outgoing: service.Outgoing) -> service.Outcome:
+        started = time.perf_counter()
+        subject, body = email.render_notice(outgoing.event, school_name=settings.school_name)
+        try:
+            email.send_notice(
+                smtp, to=outgoing.url, subject=subject, body=body, message_id=outgoing.webhook_id
+            )
+        except email.EmailFailed as exc:
+            return service.Outcome(
+                status_code=exc.code,
+                error=exc.detail,
+                permanent=exc.permanent,
+                duration_ms=int((time.perf_counter() - started) * 1000),
+            )
+        return service.Outcome(
+            status_code=250, duration_ms=int((time.perf_counter() - started) * 1000)
+        )
+
+    return send

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select, update
 from app.audit.service import Actor, record_event
 from app.core.errors import InvalidInput, NotFound
 from app.core.types import utcnow
-from app.webhooks import payloads, signing
+from app.webhooks import email, payloads, signing
 from app.webhooks.models import (
     DeliveryAttempt,
     EndpointFormat,
@@ -55,8 +55,7 @@ def check_destination(data: EndpointIn, check_url) -> str:
     url = data.url.strip()
     if data.format == EndpointFormat.email:
         address = url.removeprefix("mailto:")
-        local, _, domain = address.partition("@")
-        if not local or "." not in domain or any(c in address for c in " ,;<>\r\n"):
+        if not email.is_valid_address(address):
             raise InvalidInput(
                 "An email endpoint needs one email address, like dsl@school.example.",
                 errors=[{"field": "url", "message": "not an email address"}],
@@ -202,6 +201,7 @@ class Outgoing:
     url: str
     body: str
     headers: dict
+    event: dict
 
 
 def prepare(*, session: Session, message_id: int, now: datetime) -> Outgoing | None:
@@ -220,7 +220,15 @@ def prepare(*, session: Session, message_id: int, now: datetime) -> Outgoing | N
         payloads.formatted_body(message.payload, endpoint.format), separators=(",", ":")
     )
     headers = signing.headers_for(secrets_in_use(endpoint, now), message.webhook_id, now, body)
-    return Outgoing(message.id, message.webhook_id, endpoint.format, endpoint.url, body, headers)
+    return Outgoing(
+        message.id,
+        message.webhook_id,
+        endpoint.format,
+        endpoint.url,
+        body,
+        headers,
+        message.payload,
+    )
 
 
 @dataclass

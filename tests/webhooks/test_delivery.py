@@ -2,6 +2,7 @@
 receiver signed as Standard Webhooks says, and failures follow the retry schedule."""
 
 import json
+import socket
 from datetime import timedelta
 
 import httpx
@@ -212,3 +213,46 @@ def test_teams_and_slack_get_the_same_thin_notice(committed, committed_engine, r
     body = json.loads(receiver.requests[0]["body"])
     assert key in body and incident.reference in json.dumps(body)
     assert MARKERS[2] not in json.dumps(body)
+
+
+def test_an_email_endpoint_gets_the_thin_notice_by_smtp(committed, committed_engine, settings):
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(envelope.content.decode())
+            return "250 OK"
+
+    inbox = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp_settings = settings.model_copy(
+            update={
+                "smtp_host": "127.0.0.1",
+                "smtp_port": port,
+                "smtp_starttls": False,
+                "smtp_from": "haven@school.example",
+            }
+        )
+        _endpoint(committed, "dsl@school.example", fmt=EndpointFormat.email)
+        incident = make_incident(committed, title=MARKERS[2], content_flags=["abusive"])
+        with httpx.Client() as http:
+            delivery.deliver_due(
+                engine=committed_engine,
+                client=http,
+                send_email=delivery.email_sender_for(smtp_settings),
+            )
+    finally:
+        controller.stop()
+    (message,) = inbox.messages
+    assert incident.reference in message and MARKERS[2] not in message
+    row = committed.exec(select(OutboxMessage)).one()
+    _reload(committed, row)
+    assert row.status == MessageStatus.delivered and row.last_status_code == 250
