@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     log_level: str = "info"
+
+    @field_validator("webhook_allow_cidrs")
+    @classmethod
+    def _check_cidrs(cls, value: str) -> str:
+        from app.core.http import parse_allow_cidrs  # imported late: keeps settings light
+
+        try:
+            parse_allow_cidrs(value)
+        except ValueError as exc:
+            raise PydanticCustomError("cidrs", str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> "Settings":

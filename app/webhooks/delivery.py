@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from app.core.http import parse_allow_cidrs, safe_client
 from app.core.types import utcnow
 from app.webhooks import email, service
 from app.webhooks.models import EndpointFormat
@@ -90,8 +91,10 @@ def deliver_due(
 
 
 def client_for(settings) -> httpx.Client:
-    """No redirects followed, a short timeout, and (with the SSRF guard) only checked addresses."""
-    return httpx.Client(follow_redirects=False, timeout=TIMEOUT_SECONDS)
+    """No redirects followed, a short timeout, and connections only to addresses checked at
+    connect time (private ranges only when HAVEN_WEBHOOK_ALLOW_CIDRS allows them)."""
+    allow = parse_allow_cidrs(settings.webhook_allow_cidrs) if settings is not None else []
+    return safe_client(allow=allow, timeout=TIMEOUT_SECONDS)
 
 
 def email_sender_for(settings) -> Callable[[service.Outgoing], service.Outcome] | None:

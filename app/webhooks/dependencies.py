@@ -1,19 +1,13 @@
 """The destination check endpoints must pass when they are saved."""
 
-from urllib.parse import urlsplit
-
-from app.core.errors import InvalidInput
+from app.core.http import check_url, parse_allow_cidrs
 
 
 def destination_check(settings):
-    """The SSRF guard for endpoint URLs, configured from the settings."""
+    """The SSRF guard for endpoint URLs (checked again at every connection)."""
+    allow = parse_allow_cidrs(settings.webhook_allow_cidrs)
 
     def check(url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not parts.hostname or parts.username or parts.password:
-            raise InvalidInput(
-                "A webhook address must be an https:// address with a host name.",
-                errors=[{"field": "url", "message": "must be https with a host"}],
-            )
+        check_url(url, allow=allow)
 
     return check

@@ -141,3 +141,30 @@ def test_the_dsl_home_page_shows_undelivered_notices(client, db):
     db.commit()
     sign_in(client, make_user(db, role=Role.dsl))
     assert "could not be delivered" in client.get("/").text
+
+
+def test_private_addresses_are_refused_when_saved(client, db, monkeypatch):
+    from app.core import http
+    from app.webhooks import dependencies
+
+    def private(host, port, *args, **kwargs):
+        return [(2, 1, 6, "", ("10.20.0.7", port or 443))]
+
+    monkeypatch.setattr(
+        dependencies,
+        "check_url",
+        lambda url, *, allow: http.check_url(url, allow=allow, resolve=private),
+    )
+    for url in [
+        "https://lan-relay.school.example/",
+        "https://169.254.169.254/latest",
+        "https://[::ffff:127.0.0.1]/",
+        "https://100.64.0.1/",
+    ]:
+        response = client.post(
+            "/api/v1/webhook-endpoints",
+            headers=_headers(db),
+            json={"url": url, "events": ["incident.escalated"]},
+        )
+        assert response.status_code == 422, url
+    assert db.exec(select(WebhookEndpoint)).all() == []
