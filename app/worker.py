@@ -43,7 +43,8 @@ def run_worker(
                 delivery.deliver_due(engine=engine, client=client, send_email=send_email)
                 if time.monotonic() - last_jobs >= JOBS_EVERY_SECONDS:
                     last_jobs = time.monotonic()
-                    if done := run_due_jobs(engine=engine):
+                    base_url = settings.base_url if settings is not None else ""
+                    if done := run_due_jobs(engine=engine, base_url=base_url):
                         log.info("jobs done: %s", done)
             except Exception:  # the database may be briefly away; try again next round
                 log.exception("worker round failed")

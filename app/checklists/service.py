@@ -781,3 +781,23 @@ def playbook_of(*, session: Session, incident_id: int) -> RunView | None:
         .order_by(ChecklistRun.id)
     ).first()
     return run_view(session=session, run=run) if run else None
+
+
+def newly_overdue(*, session: Session, school_id: int, now: datetime) -> list[ChecklistRun]:
+    """People's runs past their due date that nobody has been told about yet; marks them told."""
+    runs = list(
+        session.exec(
+            select(ChecklistRun).where(
+                ChecklistRun.school_id == school_id,
+                ChecklistRun.assignee_id.is_not(None),
+                ChecklistRun.completed_at.is_(None),
+                ChecklistRun.due_at < now,
+                ChecklistRun.overdue_notified_at.is_(None),
+            )
+        ).all()
+    )
+    for run in runs:
+        run.overdue_notified_at = now
+        session.add(run)
+    session.flush()
+    return runs

@@ -13,6 +13,8 @@ from app.auth.models import School
 from app.checklists import service as checklists_service
 from app.core.types import utcnow
 from app.jobs.models import JobRun
+from app.webhooks import service as webhooks_service
+from app.webhooks.models import EventType
 
 log = logging.getLogger("haven.jobs")
 
@@ -21,16 +23,37 @@ log = logging.getLogger("haven.jobs")
 class Job:
     name: str
     every: timedelta
-    run: Callable[[Session, int, datetime], int]  # (session, school_id, now) -> things done
+    run: Callable[[Session, int, datetime, str], int]  # (session, school, now, base_url) -> count
 
 
-def _yearly_checklists(session: Session, school_id: int, now: datetime) -> int:
+def _yearly_checklists(session: Session, school_id: int, now: datetime, base_url: str) -> int:
     return checklists_service.issue_yearly_runs(
         session=session, school_id=school_id, now=now, actor=SYSTEM
     )
 
 
-JOBS = [Job("checklists.yearly", timedelta(days=1), _yearly_checklists)]
+def _overdue_checklists(session: Session, school_id: int, now: datetime, base_url: str) -> int:
+    """`checklist.overdue`, once per overdue run, to the endpoints that want it."""
+    runs = checklists_service.newly_overdue(session=session, school_id=school_id, now=now)
+    for run in runs:
+        webhooks_service.enqueue(
+            session=session,
+            school_id=school_id,
+            event_type=EventType.checklist_overdue,
+            data={
+                "run_id": run.id,
+                "template_id": run.template_id,
+                "due_at": run.due_at.isoformat(),
+                "url": f"{base_url.rstrip('/')}/checklists/runs/{run.id}",
+            },
+        )
+    return len(runs)
+
+
+JOBS = [
+    Job("checklists.yearly", timedelta(days=1), _yearly_checklists),
+    Job("checklists.overdue", timedelta(days=1), _overdue_checklists),
+]
 
 
 def _claim(session: Session, job: Job, now: datetime) -> bool:
@@ -75,7 +98,9 @@ def hold_lease(*, engine: Engine, name: str, holder: str, ttl: timedelta) -> boo
         return taken.rowcount == 1
 
 
-def run_due_jobs(*, engine: Engine, now: datetime | None = None, jobs: list[Job] = JOBS) -> dict:
+def run_due_jobs(
+    *, engine: Engine, now: datetime | None = None, jobs: list[Job] = JOBS, base_url: str = ""
+) -> dict:
     """Run every job whose interval has passed, once per school. Returns what each did."""
     now = now or utcnow()
     done: dict[str, int] = {}
@@ -85,7 +110,9 @@ def run_due_jobs(*, engine: Engine, now: datetime | None = None, jobs: list[Job]
             if not _claim(session, job, now):
                 continue
             try:
-                done[job.name] = sum(job.run(session, school_id, now) for school_id in school_ids)
+                done[job.name] = sum(
+                    job.run(session, school_id, now, base_url) for school_id in school_ids
+                )
                 session.commit()
                 error = ""
             except Exception as exc:  # one failing job must not stop the others

@@ -33,19 +33,19 @@ def test_yearly_checklists_are_issued_once_a_day_at_most(committed_engine):
         session.add(run)
         session.commit()
     now = utcnow()
-    assert run_due_jobs(engine=committed_engine, now=now) == {"checklists.yearly": 1}
+    assert run_due_jobs(engine=committed_engine, now=now)["checklists.yearly"] == 1
     # A second worker, or the next round, finds the job already done for today.
     assert run_due_jobs(engine=committed_engine, now=now + timedelta(hours=1)) == {}
-    assert run_due_jobs(engine=committed_engine, now=now + timedelta(days=1)) == {
-        "checklists.yearly": 0
-    }
+    assert (
+        run_due_jobs(engine=committed_engine, now=now + timedelta(days=1))["checklists.yearly"] == 0
+    )
     with Session(committed_engine) as session:
         reasons = sorted(r.reason for r in session.exec(select(ChecklistRun)).all())
     assert reasons == [RunReason.assigned, RunReason.yearly]
 
 
 def test_a_failing_job_is_recorded_and_does_not_stop_the_others(committed_engine):
-    def broken(session, school_id, now):
+    def broken(session, school_id, now, base_url):
         raise RuntimeError("boom")
 
     jobs = [Job("test.broken", timedelta(days=1), broken), *JOBS]
@@ -74,3 +74,37 @@ def test_the_worker_loop_runs_jobs_and_stops_when_asked(committed_engine):
     assert not thread.is_alive()
     with Session(committed_engine) as session:
         assert session.get(JobRun, "checklists.yearly").last_finished_at is not None
+
+
+def test_overdue_checklists_are_announced_once(committed_engine):
+    from app.webhooks import signing
+    from app.webhooks.models import EventType, OutboxMessage, WebhookEndpoint
+
+    with Session(committed_engine, expire_on_commit=False) as session:
+        user = make_user(session)
+        run = give_checklist(session, user, due_at=utcnow() + timedelta(days=1))
+        session.add(
+            WebhookEndpoint(
+                school_id=user.school_id,
+                url="https://hooks.example.org/",
+                format="standard",
+                events=["checklist.overdue"],
+                secret=signing.new_secret(),
+            )
+        )
+        session.commit()
+    later = utcnow() + timedelta(days=2)
+    assert (
+        run_due_jobs(engine=committed_engine, now=later, base_url="https://haven.test")[
+            "checklists.overdue"
+        ]
+        == 1
+    )
+    assert (
+        run_due_jobs(engine=committed_engine, now=later + timedelta(days=1))["checklists.overdue"]
+        == 0
+    )
+    with Session(committed_engine) as session:
+        (message,) = session.exec(select(OutboxMessage)).all()
+    assert message.event_type == EventType.checklist_overdue
+    assert message.payload["data"]["url"] == f"https://haven.test/checklists/runs/{run.id}"
