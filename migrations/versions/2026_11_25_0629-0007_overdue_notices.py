@@ -8,7 +8,6 @@ Create Date: 2026-11-25 06:29:00.435366+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import app.core.types
