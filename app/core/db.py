@@ -37,7 +37,10 @@ def _make_sqlite_engine(database_url: str, **kwargs) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE: take the write lock at the start, so two connections (a request and the
+        # worker) wait for each other instead of failing when a reader later writes.
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

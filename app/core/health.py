@@ -18,7 +18,9 @@ def healthz() -> dict:
 @router.get("/readyz", summary="The database is reachable and migrated to the latest revision")
 def readyz(request: Request) -> JSONResponse:
     try:
-        with request.app.state.engine.connect() as connection:
+        # A look, not a transaction: it must not wait behind a request that is writing.
+        engine = request.app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
             revision = current_revision(connection)
     except SQLAlchemyError:

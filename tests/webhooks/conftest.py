@@ -73,7 +73,9 @@ def committed_engine(scratch_database):
 
 @pytest.fixture
 def committed(committed_engine):
-    with Session(committed_engine, expire_on_commit=False) as session:
+    """The test's own view: each statement commits, so it never holds a lock the worker needs."""
+    engine = committed_engine.execution_options(isolation_level="AUTOCOMMIT")
+    with Session(engine, expire_on_commit=False) as session:
         yield session
 
 

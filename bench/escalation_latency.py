@@ -1,0 +1,142 @@
+"""Latency from an escalated incident's commit to the receiver's 2xx, through the real worker.
+
+    .venv/bin/python bench/escalation_latency.py [--escalations 200] [--database-url URL]
+
+Without --database-url it measures SQLite (a temporary file) and PostgreSQL at
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres (a throwaway database is made there).
+The receiver is a local HTTP server on 127.0.0.1, allow-listed for the run.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.audit.service import SYSTEM
+from app.core.config import Settings
+from app.core.db import make_engine
+from app.core.migrations import upgrade_to_head
+from app.core.types import utcnow
+from app.incidents import flows
+from app.incidents.models import IncidentCreate
+from app.install import ensure_school
+from app.webhooks import signing
+from app.webhooks.models import WebhookEndpoint
+from app.worker import start_in_thread
+
+
+def receiver(arrivals: dict):
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            arrivals[body["data"]["reference"]] = time.perf_counter()
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def measure(url: str, count: int) -> tuple[str, float, float, int]:
+    engine = make_engine(url)
+    upgrade_to_head(engine)
+    arrivals: dict[str, float] = {}
+    server = receiver(arrivals)
+    settings = Settings(
+        dev=True, database_url=url, webhook_allow_cidrs="127.0.0.0/8", log_level="warning"
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        school = ensure_school(session=session, settings=settings)
+        session.add(
+            WebhookEndpoint(
+                school_id=school.id,
+                url=f"http://127.0.0.1:{server.server_port}/hook",
+                format="standard",
+                events=["incident.escalated"],
+                secret=signing.new_secret(),
+            )
+        )
+        session.commit()
+    thread, stop = start_in_thread(engine, settings)
+    committed: dict[str, float] = {}
+    data = {
+        "title": "Bench",
+        "description": "Bench",
+        "platform": "tiktok",
+        "category": "malicious_post",
+        "offender_type": "parent_carer",
+        "target_type": "staff",
+        "content_flags": ["hate"],
+    }
+    for _ in range(count):
+        with Session(engine, expire_on_commit=False) as session:
+            incident = flows.report_incident(
+                session=session,
+                school_id=school.id,
+                reporter=None,
+                actor=SYSTEM,
+                data=IncidentCreate(**data, occurred_at=utcnow() - timedelta(minutes=5)),
+            )
+            session.commit()
+            committed[incident.reference] = time.perf_counter()
+        time.sleep(0.02)  # escalations arrive one after another, as in a school
+    deadline = time.monotonic() + 60
+    while len(arrivals) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(timeout=10)
+    server.shutdown()
+    engine.dispose()
+    latencies = sorted((arrivals[ref] - committed[ref]) * 1000 for ref in arrivals)
+    p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+    return engine.dialect.name, statistics.median(latencies), p99, len(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url")
+    parser.add_argument("--escalations", type=int, default=200)
+    args = parser.parse_args()
+    results = []
+    if args.database_url:
+        results.append(measure(args.database_url, args.escalations))
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            results.append(measure(f"sqlite:///{folder}/bench.db", args.escalations))
+        server = make_url("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+        name = f"haven_bench_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            url = server.set(database=name).render_as_string(hide_password=False)
+            results.append(measure(url, args.escalations))
+        finally:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.dispose()
+    print(f"{args.escalations} escalations: commit to the receiver's 2xx")
+    print(f"{'database':<12}{'delivered':>10}{'median ms':>11}{'p99 ms':>10}")
+    for database, median, p99, delivered in results:
+        print(f"{database:<12}{delivered:>10}{median:>11.1f}{p99:>10.1f}")
+
+
+if __name__ == "__main__":
+    main()
