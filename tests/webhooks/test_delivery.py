@@ -256,3 +256,28 @@ def test_an_email_endpoint_gets_the_thin_notice_by_smtp(committed, committed_eng
     row = committed.exec(select(OutboxMessage)).one()
     _reload(committed, row)
     assert row.status == MessageStatus.delivered and row.last_status_code == 250
+
+
+def test_a_status_change_sends_incident_updated(db):
+    endpoint = _endpoint(db, "https://hooks.example.org/in", events=("incident.updated",))
+    incident = make_incident(db)
+    flows.update_incident(
+        session=db, incident=incident, data=IncidentUpdate(title="Renamed"), actor=SYSTEM
+    )
+    assert db.exec(select(OutboxMessage)).all() == []  # not a status change
+    flows.update_incident(
+        session=db,
+        incident=incident,
+        data=IncidentUpdate(status="in_progress"),
+        actor=SYSTEM,
+        base_url="https://haven.test",
+    )
+    (message,) = db.exec(select(OutboxMessage)).all()
+    assert message.endpoint_id == endpoint.id and message.event_type == EventType.incident_updated
+    assert message.payload["data"] == {
+        "incident_id": incident.id,
+        "reference": incident.reference,
+        "status": "in_progress",
+        "severity": "low",
+        "url": f"https://haven.test/incidents/{incident.id}",
+    }
