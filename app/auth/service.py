@@ -18,6 +18,7 @@ from app.auth.models import (
     UserUpdate,
 )
 from app.core.config import Settings
+from app.core.db import get_for_school
 from app.core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts
 from app.core.security import (
     hash_password,
@@ -81,10 +82,7 @@ def get_school(*, session: Session, school_id: int) -> School:
 
 
 def get_user(*, session: Session, school_id: int, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None or user.school_id != school_id:
-        raise NotFound("No such user.")
-    return user
+    return get_for_school(session, User, user_id, school_id, "user")
 
 
 def find_user_by_email(*, session: Session, school_id: int, email: str) -> User | None:
@@ -446,9 +444,7 @@ def list_api_tokens(*, session: Session, school_id: int) -> list[ApiToken]:
 
 
 def revoke_api_token(*, session: Session, school_id: int, token_id: int, actor: Actor) -> ApiToken:
-    token = session.get(ApiToken, token_id)
-    if token is None or token.school_id != school_id:
-        raise NotFound("No such token.")
+    token = get_for_school(session, ApiToken, token_id, school_id, "token")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.add(token)

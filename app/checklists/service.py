@@ -21,6 +21,7 @@ from app.checklists.models import (
     RunReason,
     RunStatus,
 )
+from app.core.db import get_for_school
 from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.core.types import utcnow
 
@@ -107,10 +108,7 @@ def _items_of(session: Session, template_ids: list[int]) -> dict[int, list[Check
 
 
 def get_template(*, session: Session, school_id: int, template_id: int) -> ChecklistTemplate:
-    template = session.get(ChecklistTemplate, template_id)
-    if template is None or template.school_id != school_id:
-        raise NotFound("No such checklist.")
-    return template
+    return get_for_school(session, ChecklistTemplate, template_id, school_id, "checklist")
 
 
 def create_template(
@@ -377,10 +375,7 @@ class RunView:
 
 
 def get_run(*, session: Session, school_id: int, run_id: int) -> ChecklistRun:
-    run = session.get(ChecklistRun, run_id)
-    if run is None or run.school_id != school_id:
-        raise NotFound("No such checklist run.")
-    return run
+    return get_for_school(session, ChecklistRun, run_id, school_id, "checklist run")
 
 
 def _extra_items(session: Session, run_ids: list[int]) -> dict[int, list[ChecklistItem]]:

@@ -2,11 +2,15 @@
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
+
+from app.core.errors import NotFound
+
+T = TypeVar("T")
 
 
 def make_engine(database_url: str, **kwargs) -> Engine:
@@ -51,3 +55,11 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 DbSession = Annotated[Session, Depends(get_session)]
+
+
+def get_for_school(session: Session, model: type[T], row_id: int, school_id: int, what: str) -> T:
+    """A row by id, only if it belongs to the school: anything else is simply not found."""
+    row = session.get(model, row_id)
+    if row is None or row.school_id != school_id:
+        raise NotFound(f"No such {what}.")
+    return row

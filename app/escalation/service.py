@@ -6,7 +6,8 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from app.audit.service import Actor, record_event
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.db import get_for_school
+from app.core.errors import Conflict, InvalidInput
 from app.core.types import utcnow
 from app.escalation.conditions import Condition
 from app.escalation.library import DEFAULT_RULES
@@ -41,10 +42,7 @@ def list_rules(
 
 
 def get_rule(*, session: Session, school_id: int, rule_id: int) -> EscalationRule:
-    rule = session.get(EscalationRule, rule_id)
-    if rule is None or rule.school_id != school_id:
-        raise NotFound("No such rule.")
-    return rule
+    return get_for_school(session, EscalationRule, rule_id, school_id, "rule")
 
 
 def save_rule(

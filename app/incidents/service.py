@@ -8,6 +8,7 @@ from sqlmodel import Session, col, func, or_, select, update
 
 from app.audit.service import Actor, record_event
 from app.auth.models import User
+from app.core.db import get_for_school
 from app.core.errors import InvalidInput, NotFound
 from app.core.types import utcnow
 from app.incidents.library import CONTACTS
@@ -165,10 +166,7 @@ def _check_people(session: Session, school_id: int, people) -> list[dict]:
 
 
 def get_incident(*, session: Session, school_id: int, incident_id: int) -> Incident:
-    incident = session.get(Incident, incident_id)
-    if incident is None or incident.school_id != school_id:
-        raise NotFound("No such incident.")
-    return incident
+    return get_for_school(session, Incident, incident_id, school_id, "incident")
 
 
 @dataclass
@@ -645,9 +643,7 @@ def add_person(
 def update_contact(
     *, session: Session, school_id: int, contact_id: int, changes: dict, actor: Actor
 ) -> Contact:
-    contact = session.get(Contact, contact_id)
-    if contact is None or contact.school_id != school_id:
-        raise NotFound("No such contact.")
+    contact = get_for_school(session, Contact, contact_id, school_id, "contact")
     if not (changes.get("name") or "").strip():
         raise InvalidInput(
             "A contact needs a name.", errors=[{"field": "name", "message": "required"}]

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select, update
 
 from app.audit.service import Actor, record_event
-from app.core.errors import InvalidInput, NotFound
+from app.core.db import get_for_school
+from app.core.errors import InvalidInput
 from app.core.types import utcnow
 from app.webhooks import email, payloads, signing
 from app.webhooks.models import (
@@ -83,10 +84,7 @@ def create_endpoint(
 
 
 def get_endpoint(*, session: Session, school_id: int, endpoint_id: int) -> WebhookEndpoint:
-    endpoint = session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None or endpoint.school_id != school_id:
-        raise NotFound("No such webhook endpoint.")
-    return endpoint
+    return get_for_school(session, WebhookEndpoint, endpoint_id, school_id, "webhook endpoint")
 
 
 def list_endpoints(*, session: Session, school_id: int) -> list[WebhookEndpoint]:
@@ -303,9 +301,7 @@ def record_outcome(
 
 
 def retry_now(*, session: Session, school_id: int, message_id: int, actor: Actor) -> OutboxMessage:
-    message = session.get(OutboxMessage, message_id)
-    if message is None or message.school_id != school_id:
-        raise NotFound("No such delivery.")
+    message = get_for_school(session, OutboxMessage, message_id, school_id, "delivery")
     if message.status == MessageStatus.delivered:
         raise InvalidInput("This message was delivered already.")
     message.status = MessageStatus.pending
