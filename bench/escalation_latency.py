@@ -11,16 +11,12 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -36,6 +32,7 @@ from app.install import ensure_school
 from app.webhooks import signing
 from app.webhooks.models import WebhookEndpoint
 from app.worker import start_in_thread
+from bench.databases import database_urls
 
 
 def receiver(arrivals: dict):
@@ -115,23 +112,8 @@ def main() -> None:
     parser.add_argument("--escalations", type=int, default=200)
     args = parser.parse_args()
     results = []
-    if args.database_url:
-        results.append(measure(args.database_url, args.escalations))
-    else:
-        with tempfile.TemporaryDirectory() as folder:
-            results.append(measure(f"sqlite:///{folder}/bench.db", args.escalations))
-        server = make_url("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-        name = f"haven_bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            url = server.set(database=name).render_as_string(hide_password=False)
-            results.append(measure(url, args.escalations))
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.dispose()
+    for url in database_urls(args.database_url):
+        results.append(measure(url, args.escalations))
     print(f"{args.escalations} escalations: commit to the receiver's 2xx")
     print(f"{'database':<12}{'delivered':>10}{'median ms':>11}{'p99 ms':>10}")
     for database, median, p99, delivered in results:

@@ -11,15 +11,12 @@ import argparse
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,6 +30,7 @@ from app.core.security import hash_password
 from app.core.types import utcnow
 from app.install import ensure_school
 from app.main import create_app
+from bench.databases import database_urls
 
 PASSWORD = "bench-password-123"
 SECRET = "bench-secret-key-0123456789-0123456789"
@@ -158,23 +156,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
     results = []
-    if args.database_url:
-        results += measure(args.database_url, args.staff, args.runs, args.repeat)
-    else:
-        with tempfile.TemporaryDirectory() as folder:
-            results += measure(f"sqlite:///{folder}/bench.db", args.staff, args.runs, args.repeat)
-        server = make_url("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-        name = f"haven_bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            url = server.set(database=name).render_as_string(hide_password=False)
-            results += measure(url, args.staff, args.runs, args.repeat)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.dispose()
+    for url in database_urls(args.database_url):
+        results += measure(url, args.staff, args.runs, args.repeat)
     print(f"{args.staff} staff x {args.runs} checklist runs, {args.repeat} requests each")
     print(f"{'database':<12}{'page':<26}{'median ms':>10}{'p95 ms':>10}")
     for database, path, median, p95 in results:
