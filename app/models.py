@@ -15,6 +15,7 @@ from app.incidents.models import (
 )
 from app.jobs.models import JobRun
 from app.people.models import Person
+from app.policies.models import PhoneExemption, Policy, PolicyAcknowledgement, PolicyVersion
 from app.webhooks.models import DeliveryAttempt, OutboxMessage, WebhookEndpoint
 
 __all__ = [
@@ -36,6 +37,10 @@ __all__ = [
     "JobRun",
     "OutboxMessage",
     "Person",
+    "PhoneExemption",
+    "Policy",
+    "PolicyAcknowledgement",
+    "PolicyVersion",
     "School",
     "TimelineEntry",
     "User",

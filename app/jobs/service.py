@@ -13,6 +13,7 @@ from app.auth.models import School
 from app.checklists import service as checklists_service
 from app.core.types import utcnow
 from app.jobs.models import JobRun
+from app.policies import service as policies_service
 from app.webhooks import service as webhooks_service
 from app.webhooks.models import EventType
 
@@ -50,9 +51,28 @@ def _overdue_checklists(session: Session, school_id: int, now: datetime, base_ur
     return len(runs)
 
 
+def _policy_reviews(session: Session, school_id: int, now: datetime, base_url: str) -> int:
+    """`policy.review_due`, once per version, as its review date comes within 30 days."""
+    due = policies_service.newly_due_for_review(session=session, school_id=school_id, now=now)
+    for waiting in due:
+        webhooks_service.enqueue(
+            session=session,
+            school_id=school_id,
+            event_type=EventType.policy_review_due,
+            data={
+                "policy_id": waiting.policy.id,
+                "version": waiting.version.number,
+                "review_due": waiting.version.review_due.isoformat(),
+                "url": f"{base_url.rstrip('/')}/policies/{waiting.policy.id}",
+            },
+        )
+    return len(due)
+
+
 JOBS = [
     Job("checklists.yearly", timedelta(days=1), _yearly_checklists),
     Job("checklists.overdue", timedelta(days=1), _overdue_checklists),
+    Job("policies.review_due", timedelta(days=1), _policy_reviews),
 ]
 
 
