@@ -26,6 +26,8 @@ from app.home import pages as home_pages
 from app.incidents import api as incidents_api
 from app.incidents import pages as incidents_pages
 from app.people import api as people_api
+from app.policies import api as policies_api
+from app.policies import pages as policies_pages
 from app.webhooks import api as webhooks_api
 from app.webhooks import pages as webhooks_pages
 from app.worker import start_in_thread
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     api.include_router(incidents_api.router)
     api.include_router(escalation_api.router)
     api.include_router(webhooks_api.router)
+    api.include_router(policies_api.router)
     app.include_router(api)
     app.include_router(auth_pages.router)
     app.include_router(admin_pages.router)
@@ -90,5 +93,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(incidents_pages.router)
     app.include_router(escalation_pages.router)
     app.include_router(webhooks_pages.router)
+    app.include_router(policies_pages.router)
+    app.include_router(policies_pages.public_router)
     app.include_router(home_pages.router)
     return app

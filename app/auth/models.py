@@ -41,6 +41,7 @@ class Scope(StrEnum):
     incidents_read = "incidents:read"
     incidents_write = "incidents:write"
     policies_read = "policies:read"
+    policies_write = "policies:write"
     checklists_read = "checklists:read"
     checklists_write = "checklists:write"
     webhooks_admin = "webhooks:admin"

@@ -12,6 +12,7 @@ from app.core.routing import page_router
 from app.core.templating import render
 from app.core.types import utcnow
 from app.incidents import service as incidents_service
+from app.policies import service as policies_service
 from app.webhooks import service as webhooks_service
 
 router = page_router()
@@ -31,6 +32,11 @@ def home(request: Request, session: DbSession, user: CurrentUser):
         "checklists": unfinished,
         "overdue": [r for r in unfinished if r.run.status(now) == RunStatus.overdue],
     }
+    context["policies_waiting"] = policies_service.waiting_for(session=session, user=user)
+    if user.role in (Role.dsl, Role.deputy_dsl, Role.slt):
+        context["reviews_due"] = policies_service.reviews_due(
+            session=session, school_id=user.school_id, today=now.date()
+        )
     if user.role in (Role.dsl, Role.deputy_dsl):
         context["incident_counts"] = incidents_service.counts_by_status(
             session=session, school_id=user.school_id

@@ -18,6 +18,7 @@ ALL_ROLES = frozenset(Role)
 ADMIN = frozenset({Role.admin})
 LEADERS = frozenset({Role.dsl, Role.deputy_dsl, Role.slt})
 SAFEGUARDING = frozenset({Role.dsl, Role.deputy_dsl})
+POLICY_LEADS = frozenset({Role.slt, Role.dsl, Role.deputy_dsl})
 
 ACCESS: dict[tuple[str, str], object] = {
     ("GET", "/api/openapi.json"): EVERYONE,
@@ -89,6 +90,25 @@ ACCESS: dict[tuple[str, str], object] = {
     ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/test"): Scope.webhooks_admin,
     ("GET", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries"): Scope.webhooks_admin,
     ("POST", "/api/v1/webhook-deliveries/{message_id}/retry"): Scope.webhooks_admin,
+    ("GET", "/policies"): ALL_ROLES,
+    ("GET", "/policies/new"): POLICY_LEADS,
+    ("POST", "/policies/new"): POLICY_LEADS,
+    ("GET", "/policies/{policy_id}"): ALL_ROLES,
+    ("POST", "/policies/{policy_id}/versions"): POLICY_LEADS,
+    ("POST", "/policies/{policy_id}/versions/{number}"): POLICY_LEADS,
+    ("POST", "/policies/{policy_id}/versions/{number}/approve"): POLICY_LEADS,
+    ("POST", "/policies/{policy_id}/versions/{number}/publish"): POLICY_LEADS,
+    ("POST", "/policies/{policy_id}/acknowledge"): ALL_ROLES,
+    ("POST", "/policies/{policy_id}/public"): POLICY_LEADS,
+    ("POST", "/policies/{policy_id}/remind"): POLICY_LEADS,
+    ("GET", "/policies/{policy_id}/acknowledgements.csv"): POLICY_LEADS,
+    ("GET", "/policies/{policy_id}/diff"): POLICY_LEADS,
+    ("GET", "/public/policies/{slug}"): EVERYONE,
+    ("GET", "/api/v1/policies"): Scope.policies_read,
+    ("POST", "/api/v1/policies"): Scope.policies_write,
+    ("POST", "/api/v1/policies/{policy_id}/versions"): Scope.policies_write,
+    ("POST", "/api/v1/policies/{policy_id}/versions/{number}/publish"): Scope.policies_write,
+    ("GET", "/api/v1/policies/{policy_id}/acknowledgements"): Scope.policies_read,
     ("GET", "/api/v1/incidents"): Scope.incidents_read,
     ("POST", "/api/v1/incidents"): Scope.incidents_write,
     ("GET", "/api/v1/incidents/{incident_id}"): Scope.incidents_read,
