@@ -19,10 +19,12 @@ from app.core.markdown import render_markdown
 from app.core.routing import page_router, see_other
 from app.core.templating import render
 from app.core.types import utcnow
+from app.people import service as people_service
 from app.policies import flows, service
 from app.policies.library import SHIPPED_POLICIES, STANCE_TEXT
 from app.policies.models import (
     Audience,
+    ExemptionReason,
     PhoneStance,
     PolicyCreate,
     PolicyKind,
@@ -181,6 +183,9 @@ def _policy_page(request, session, user, policy, *, status_code=200, **context):
         "is_leader": user.role in LEADERS,
         "can_approve": user.role == Role.slt,
         "must_acknowledge": current is not None and current.id in waiting_ids,
+        "exemptions": service.exemptions(session=session, policy=policy)
+        if user.role in LEADERS and policy.kind == PolicyKind.mobile_phone
+        else [],
         "acks": service.acknowledgements(session=session, policy=policy, version=current)
         if current is not None and user.role in LEADERS and policy.audience == Audience.staff
         else [],
@@ -197,6 +202,7 @@ def policy_page(
     policy_id: int,
     version: int | None = None,
     notice: str = "",
+    pupil_q: str = "",
 ):
     policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
     shown = None
@@ -210,7 +216,21 @@ def policy_page(
         user.role not in LEADERS and service.current_version(session=session, policy=policy) is None
     ):
         raise PermissionDenied("This policy has not been published yet.")
-    return _policy_page(request, session, user, policy, shown=shown, notice=NOTICES.get(notice, ""))
+    matches = (
+        people_service.search_people(session=session, school_id=user.school_id, text=pupil_q)
+        if pupil_q.strip() and user.role in LEADERS
+        else None
+    )
+    return _policy_page(
+        request,
+        session,
+        user,
+        policy,
+        shown=shown,
+        notice=NOTICES.get(notice, ""),
+        pupil_q=pupil_q[:100],
+        pupil_matches=matches,
+    )
 
 
 def _act(request, session, user, policy, change, notice: str, *, shown=None) -> Response:
@@ -386,6 +406,54 @@ def remind(
         policy,
         lambda: service.remind(session=session, policy=policy, version=version, actor=actor),
         "reminded",
+    )
+
+
+@router.post("/{policy_id}/exemptions")
+def add_exemption(
+    request: Request,
+    session: DbSession,
+    user: PolicyLead,
+    actor: PageActor,
+    policy_id: int,
+    person_id: Short = "",
+    reason: Short = "",
+    note: Short = "",
+):
+    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
+
+    def change():
+        try:
+            chosen = ExemptionReason(reason)
+            pupil = int(person_id)
+        except ValueError:
+            raise InvalidInput("Choose a pupil and the reason for the exemption.") from None
+        service.add_exemption(
+            session=session, policy=policy, person_id=pupil, reason=chosen, note=note, actor=actor
+        )
+
+    return _act(request, session, user, policy, change, "saved")
+
+
+@router.post("/{policy_id}/exemptions/{exemption_id}/remove")
+def remove_exemption(
+    request: Request,
+    session: DbSession,
+    user: PolicyLead,
+    actor: PageActor,
+    policy_id: int,
+    exemption_id: int,
+):
+    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
+    return _act(
+        request,
+        session,
+        user,
+        policy,
+        lambda: service.remove_exemption(
+            session=session, policy=policy, exemption_id=exemption_id, actor=actor
+        ),
+        "saved",
     )
 
 

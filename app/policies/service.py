@@ -11,11 +11,15 @@ from app.auth.models import Role, User
 from app.core.db import get_for_school
 from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.core.types import utcnow
+from app.people.models import Person, PersonKind
 from app.policies.models import (
     Audience,
+    ExemptionReason,
+    PhoneExemption,
     Policy,
     PolicyAcknowledgement,
     PolicyCreate,
+    PolicyKind,
     PolicyVersion,
     VersionCreate,
     VersionStatus,
@@ -326,3 +330,58 @@ def newly_due_for_review(*, session: Session, school_id: int, now: datetime) -> 
         session.add(waiting.version)
     session.flush()
     return due
+
+
+# Phone exemptions ---------------------------------------------------------------------------------
+
+
+def exemptions(*, session: Session, policy: Policy) -> list[tuple[PhoneExemption, Person]]:
+    return list(
+        session.execute(
+            select(PhoneExemption, Person)
+            .join(Person, Person.id == PhoneExemption.person_id)
+            .where(PhoneExemption.policy_id == policy.id)
+            .order_by(Person.surname, Person.forename)
+        ).all()
+    )
+
+
+def add_exemption(
+    *,
+    session: Session,
+    policy: Policy,
+    person_id: int,
+    reason: ExemptionReason,
+    note: str,
+    actor: Actor,
+) -> PhoneExemption:
+    if policy.kind != PolicyKind.mobile_phone:
+        raise InvalidInput("Exemptions belong to a mobile phone policy.")
+    person = session.get(Person, person_id)
+    if person is None or person.school_id != policy.school_id or person.kind != PersonKind.pupil:
+        raise InvalidInput(
+            "Choose a pupil on the school's roster.",
+            errors=[{"field": "person_id", "message": "not a pupil of the school"}],
+        )
+    existing = session.exec(
+        select(PhoneExemption).where(
+            PhoneExemption.policy_id == policy.id, PhoneExemption.person_id == person_id
+        )
+    ).first()
+    if existing:
+        raise Conflict("This pupil already has an exemption; remove it to record a new one.")
+    exemption = PhoneExemption(
+        policy_id=policy.id, person_id=person_id, reason=reason, note=note.strip()[:500]
+    )
+    session.add(exemption)
+    session.flush()
+    _audit(session, actor, "policy.exemption_added", policy, exemption=exemption.id)
+    return exemption
+
+
+def remove_exemption(*, session: Session, policy: Policy, exemption_id: int, actor: Actor) -> None:
+    exemption = session.get(PhoneExemption, exemption_id)
+    if exemption is None or exemption.policy_id != policy.id:
+        raise NotFound("No such exemption.")
+    session.delete(exemption)
+    _audit(session, actor, "policy.exemption_removed", policy, exemption=exemption_id)

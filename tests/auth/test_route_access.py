@@ -103,6 +103,8 @@ ACCESS: dict[tuple[str, str], object] = {
     ("POST", "/policies/{policy_id}/remind"): POLICY_LEADS,
     ("GET", "/policies/{policy_id}/acknowledgements.csv"): POLICY_LEADS,
     ("GET", "/policies/{policy_id}/diff"): POLICY_LEADS,
+    ("POST", "/policies/{policy_id}/exemptions"): POLICY_LEADS,
+    ("POST", "/policies/{policy_id}/exemptions/{exemption_id}/remove"): POLICY_LEADS,
     ("GET", "/public/policies/{slug}"): EVERYONE,
     ("GET", "/api/v1/policies"): Scope.policies_read,
     ("POST", "/api/v1/policies"): Scope.policies_write,

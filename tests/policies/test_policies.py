@@ -275,3 +275,46 @@ def test_the_policies_api(client, db):
         "data": [],
         "next_cursor": None,
     }
+
+
+def test_phone_exemptions_are_for_pupils_on_the_roster(client, db):
+    from app.people.models import Person
+    from app.policies.models import PhoneExemption
+
+    school_id = make_school(db).id
+    pupil = Person(
+        school_id=school_id,
+        external_id="P1",
+        kind="pupil",
+        forename="Ava",
+        surname="Carer",
+        registration_group="7A",
+    )
+    parent = Person(
+        school_id=school_id, external_id="R1", kind="parent_carer", forename="Pat", surname="Parent"
+    )
+    db.add_all([pupil, parent])
+    db.commit()
+    policy, _ = _published(db, policy=_policy(db, audience="pupils", kind="mobile_phone"))
+    sign_in(client, make_user(db, role=Role.dsl))
+    found = client.get(f"/policies/{policy.id}", params={"pupil_q": "ava"}).text
+    assert "Ava Carer" in found
+    token = page_csrf(client, f"/policies/{policy.id}")
+    url = f"/policies/{policy.id}/exemptions"
+    assert (
+        client.post(
+            url, data={"csrf_token": token, "person_id": str(pupil.id), "reason": "young_carer"}
+        ).status_code
+        == 303
+    )
+    for data, message in [
+        ({"person_id": str(parent.id), "reason": "medical"}, "Choose a pupil"),
+        ({"person_id": str(pupil.id), "reason": "medical"}, "already has an exemption"),
+        ({"person_id": "x", "reason": "medical"}, "Choose a pupil and the reason"),
+        ({"person_id": str(pupil.id), "reason": "bored"}, "Choose a pupil and the reason"),
+    ]:
+        response = client.post(url, data={"csrf_token": token, **data})
+        assert response.status_code in (409, 422) and message in response.text, data
+    (exemption,) = db.exec(select(PhoneExemption)).all()
+    assert exemption.person_id == pupil.id and exemption.reason.value == "young_carer"
+    assert "young carer" in client.get(f"/policies/{policy.id}").text
