@@ -318,3 +318,46 @@ def test_phone_exemptions_are_for_pupils_on_the_roster(client, db):
     (exemption,) = db.exec(select(PhoneExemption)).all()
     assert exemption.person_id == pupil.id and exemption.reason.value == "young_carer"
     assert "young carer" in client.get(f"/policies/{policy.id}").text
+
+
+def test_the_diff_page_shows_what_changed(client, db):
+    policy, _ = _published(db)
+    _version(db, policy, body="# Policy\n\nBe kinder online.")
+    db.commit()
+    sign_in(client, make_user(db, role=Role.slt))
+    page = client.get(f"/policies/{policy.id}/diff", params={"a": 1, "b": 2}).text
+    assert '<span class="removed">-Be kind online.</span>' in page
+    assert '<span class="added">+Be kinder online.</span>' in page
+    assert client.get(f"/policies/{policy.id}/diff", params={"a": 1, "b": 9}).status_code == 404
+
+
+def test_the_daily_job_sends_policy_review_due_once(scratch_database):
+    from sqlmodel import Session
+
+    from app.core.db import make_engine
+    from app.core.migrations import upgrade_to_head
+    from app.jobs.service import run_due_jobs
+    from app.webhooks import signing
+    from app.webhooks.models import EventType, OutboxMessage, WebhookEndpoint
+
+    engine = make_engine(scratch_database())
+    upgrade_to_head(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        policy, version = _published(session, review_in=20)
+        session.add(
+            WebhookEndpoint(
+                school_id=policy.school_id,
+                url="https://hooks.example.org/",
+                format="standard",
+                events=["policy.review_due"],
+                secret=signing.new_secret(),
+            )
+        )
+        session.commit()
+    assert run_due_jobs(engine=engine)["policies.review_due"] == 1
+    assert run_due_jobs(engine=engine, now=utcnow() + timedelta(days=1))["policies.review_due"] == 0
+    with Session(engine) as session:
+        (message,) = session.exec(select(OutboxMessage)).all()
+    assert message.event_type == EventType.policy_review_due
+    assert message.payload["data"]["version"] == version.number
+    engine.dispose()
