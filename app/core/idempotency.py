@@ -6,6 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from app.auth.models import ApiToken
@@ -57,14 +58,23 @@ def remember(
     *, session: Session, token: ApiToken, key: str | None, body: dict, status: int, response: dict
 ) -> None:
     """Store the answer in the same transaction as the work it reports."""
-    if key:
-        session.add(
-            IdempotentRequest(
-                token_id=token.id,
-                key=key,
-                fingerprint=_fingerprint(body),
-                status=status,
-                response=response,
-            )
+    if not key:
+        return
+    session.add(
+        IdempotentRequest(
+            token_id=token.id,
+            key=key,
+            fingerprint=_fingerprint(body),
+            status=status,
+            response=response,
         )
+    )
+    try:
         session.flush()
+    except IntegrityError:
+        # The same key arrived twice at once: this request's work is rolled back with it.
+        raise Conflict(
+            "A request with this Idempotency-Key is already being handled; send it again to "
+            "get its result.",
+            errors=[{"field": "Idempotency-Key", "message": "in use by a concurrent request"}],
+        ) from None

@@ -2,6 +2,7 @@
 
 import io
 
+import pytest
 from PIL import Image
 from sqlmodel import select
 
@@ -185,3 +186,14 @@ def test_the_list_uses_a_fixed_number_of_queries(client, db, count_queries):
     for _ in range(15):
         make_incident(db, reporter=person)
     assert measure() == small
+
+
+def test_the_same_key_at_the_same_moment_is_a_conflict_not_a_duplicate(db):
+    from app.core import idempotency
+    from app.core.errors import Conflict
+
+    _, token = make_token(db, Scope.incidents_write)
+    body = {"title": "x"}
+    idempotency.remember(session=db, token=token, key="k-1", body=body, status=201, response={})
+    with pytest.raises(Conflict, match="already being handled"):
+        idempotency.remember(session=db, token=token, key="k-1", body=body, status=201, response={})
