@@ -1,12 +1,9 @@
 """Checklist pages: a person's own runs, ticking items, and oversight for DSL and SLT."""
 
-import csv
-import io
 from datetime import UTC, date, datetime, time
 from typing import Annotated
 
 from fastapi import Form, Query, Request
-from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app.auth import service as auth_service
@@ -21,6 +18,7 @@ from app.checklists.models import (
     RunStatus,
 )
 from app.core.db import DbSession
+from app.core.downloads import csv_download
 from app.core.errors import DomainError, InvalidInput, PermissionDenied
 from app.core.routing import page_router, see_other
 from app.core.templating import is_htmx, render
@@ -186,36 +184,21 @@ def oversight_csv(
     filters = _oversight_filter(template_id, role, status, search)
     now = utcnow()
     _, runs = service.oversight(session=session, school_id=user.school_id, filters=filters, now=now)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["person", "role", "checklist", "status", "items done", "items", "due", "completed"]
+    header = ["person", "role", "checklist", "status", "items done", "items", "due", "completed"]
+    rows = (
+        [
+            summary.assignee_name,
+            summary.assignee_role.value if summary.assignee_role else "",
+            summary.template_title,
+            summary.run.status(now).value,
+            summary.done,
+            summary.total,
+            summary.run.due_at.date().isoformat() if summary.run.due_at else "",
+            summary.run.completed_at.date().isoformat() if summary.run.completed_at else "",
+        ]
+        for summary in runs
     )
-    for summary in runs:
-        run = summary.run
-        writer.writerow(
-            [
-                _csv_safe(summary.assignee_name),
-                summary.assignee_role.value if summary.assignee_role else "",
-                _csv_safe(summary.template_title),
-                run.status(now).value,
-                summary.done,
-                summary.total,
-                run.due_at.date().isoformat() if run.due_at else "",
-                run.completed_at.date().isoformat() if run.completed_at else "",
-            ]
-        )
-    filename = f"checklists-{now.date().isoformat()}.csv"
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-def _csv_safe(value: str) -> str:
-    """Stop spreadsheet programs from running a cell as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return csv_download(header, rows, filename=f"checklists-{now.date().isoformat()}.csv")
 
 
 @router.post("/oversight/remind")

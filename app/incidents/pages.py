@@ -1,7 +1,5 @@
 """Incident pages: reporting a concern, the DSL's queue, the incident, and its chronology."""
 
-import csv
-import io
 import json
 from datetime import UTC
 from pathlib import Path
@@ -16,6 +14,7 @@ from app.auth.dependencies import CurrentUser, PageActor
 from app.auth.models import Role
 from app.checklists import service as checklists_service
 from app.core.db import DbSession
+from app.core.downloads import attachment, csv_download
 from app.core.errors import DomainError, InvalidInput
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.routing import page_router, see_other
@@ -690,22 +689,13 @@ def chronology(
     rows = list(_export_rows(session, incident, users))
     filename = f"{incident.reference}-chronology"
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["time"])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _csv_safe(str(v)) for k, v in row.items()})
-        return Response(
-            out.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
-        )
+        header = ["time", "kind", "by", "text", "rationale", "contact_with"]
+        lines = ([row[column] for column in header] for row in rows)
+        return csv_download(header, lines, filename=f"{filename}.csv")
     if format == "json":
         body = {"reference": incident.reference, "title": incident.title, "entries": rows}
-        return Response(
-            json.dumps(body, indent=2),
-            media_type="application/json",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.json"'},
+        return attachment(
+            json.dumps(body, indent=2), filename=f"{filename}.json", media_type="application/json"
         )
     people = service.people_of(session=session, incident_ids=[incident.id])[incident.id]
     return render(
@@ -721,10 +711,6 @@ def chronology(
             "evidence": service.evidence_of(session=session, incident=incident),
         },
     )
-
-
-def _csv_safe(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 # The directory of contacts --------------------------------------------------------------------

@@ -1,9 +1,7 @@
 """Policy pages: reading and acknowledging for staff; writing, approving and publishing for
 leaders; public copies of pupil and parent/carer policies."""
 
-import csv
 import difflib
-import io
 from datetime import date, timedelta
 from typing import Annotated
 
@@ -14,6 +12,7 @@ from pydantic import ValidationError
 from app.auth.dependencies import CurrentUser, PageActor, require_roles
 from app.auth.models import Role, User
 from app.core.db import DbSession
+from app.core.downloads import csv_download
 from app.core.errors import DomainError, InvalidInput, PermissionDenied
 from app.core.markdown import render_markdown
 from app.core.routing import page_router, see_other
@@ -463,28 +462,20 @@ def acknowledgements_csv(session: DbSession, user: PolicyLead, policy_id: int):
     version = service.current_version(session=session, policy=policy)
     if version is None:
         raise InvalidInput("There is no published version yet.")
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["person", "email", "role", "version", "acknowledged"])
-    for person, at in service.acknowledgements(session=session, policy=policy, version=version):
-        name = person.display_name
-        writer.writerow(
-            [
-                "'" + name if name[:1] in "=+-@" else name,
-                person.email,
-                person.role.value,
-                version.number,
-                at.isoformat() if at else "",
-            ]
-        )
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": (
-                f'attachment; filename="policy-{policy.id}-v{version.number}.csv"'
-            )
-        },
+    rows = (
+        [
+            person.display_name,
+            person.email,
+            person.role.value,
+            version.number,
+            at.isoformat() if at else "",
+        ]
+        for person, at in service.acknowledgements(session=session, policy=policy, version=version)
+    )
+    return csv_download(
+        ["person", "email", "role", "version", "acknowledged"],
+        rows,
+        filename=f"policy-{policy.id}-v{version.number}.csv",
     )
 
 
