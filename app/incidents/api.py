@@ -1,7 +1,6 @@
 """The incidents API for the school's MIS (and its behaviour module)."""
 
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
@@ -21,10 +20,9 @@ from app.core.pagination import (
     next_change_cursor,
     require_timezone,
 )
-from app.incidents import flows, service, uploads
+from app.incidents import flows, service
 from app.incidents.models import (
     Category,
-    ContentFlag,
     EvidencePublic,
     Incident,
     IncidentCreate,
@@ -237,43 +235,23 @@ async def add_evidence(
     captured_at: Annotated[datetime | None, Form()] = None,
     note: Annotated[str, Form(max_length=4000)] = "",
 ) -> EvidencePublic:
-    settings = request.app.state.settings
-    evidence_dir = Path(settings.evidence_dir)
     incident = service.get_incident(
         session=session, school_id=token.school_id, incident_id=incident_id
     )
-    if ContentFlag.indecent_image.value in incident.content_flags:
-        raise InvalidInput(
-            "This incident involves a nude or sexual image of a child; no file may be stored. "
-            "Add a written description to the timeline instead."
-        )
     if captured_at is not None and captured_at.tzinfo is None:
         raise InvalidInput(
             "captured_at needs a time zone.",
             errors=[{"field": "captured_at", "message": "time zone required"}],
         )
-    stored = await uploads.store_upload(
-        file,
-        evidence_dir=evidence_dir,
-        max_bytes=settings.max_upload_mb * 1024 * 1024,
-        max_pixels=settings.max_image_pixels,
+    (evidence,) = await flows.add_evidence(
+        session=session,
+        incident=incident,
+        files=[file],
+        note=note,
+        captured_at=captured_at,
+        uploaded_by=None,
+        actor=token_actor(request),
+        limits=flows.upload_limits(request.app.state.settings),
     )
-    try:
-        evidence = service.add_evidence(
-            session=session,
-            incident=incident,
-            actor=token_actor(request),
-            uploaded_by=None,
-            note=note,
-            captured_at=captured_at,
-            storage_name=stored.storage_name,
-            sha256=stored.sha256,
-            content_type=stored.content_type,
-            size=stored.size,
-        )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        uploads.discard(evidence_dir=evidence_dir, storage_name=stored.storage_name)
-        raise
+    session.commit()
     return EvidencePublic.model_validate(evidence.model_dump())

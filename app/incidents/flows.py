@@ -1,15 +1,20 @@
 """Where incidents meet other domains: a new report gets its playbook; every create and update is
 checked against the escalation rules; playbook steps enter the chronology."""
 
+from datetime import datetime
+from pathlib import Path
+
 from sqlmodel import Session
 
 from app.audit.service import Actor
 from app.auth.models import User
 from app.checklists import service as checklists_service
+from app.core.errors import InvalidInput
 from app.escalation import service as escalation_service
-from app.incidents import service
+from app.incidents import service, uploads
 from app.incidents.library import PLAYBOOK_KEY
 from app.incidents.models import (
+    ContentFlag,
     Incident,
     IncidentCreate,
     IncidentStatus,
@@ -135,3 +140,70 @@ def work_playbook_step(
         detail={"item_id": item_id, "done": done},
     )
     return view
+
+
+INDECENT_IMAGE_REFUSAL = (
+    "Do not upload a nude or sexual image of a child, even as a screenshot: holding or sharing it "
+    "can be an offence. Remove the file and describe what you saw in words instead; the DSL will "
+    "take it from there."
+)
+
+
+def upload_limits(settings) -> dict:
+    return {
+        "evidence_dir": Path(settings.evidence_dir),
+        "max_bytes": settings.max_upload_mb * 1024 * 1024,
+        "max_pixels": settings.max_image_pixels,
+    }
+
+
+async def add_evidence(
+    *,
+    session: Session,
+    incident: Incident,
+    files: list,
+    note: str,
+    captured_at: datetime | None,
+    uploaded_by: User | None,
+    actor: Actor,
+    limits: dict,
+) -> list:
+    """Store and record each file, or record a written description when there is none.
+
+    Files are checked and written before anything is recorded, and removed again if anything
+    fails, so a refused upload leaves neither a row nor a file behind."""
+    if files and ContentFlag.indecent_image.value in incident.content_flags:
+        raise InvalidInput(
+            INDECENT_IMAGE_REFUSAL,
+            errors=[{"field": "file", "message": "not allowed with indecent_image"}],
+        )
+    stored: list[uploads.StoredFile] = []
+    try:
+        for upload in files:
+            stored.append(await uploads.store_upload(upload, **limits))
+        common = {
+            "session": session,
+            "incident": incident,
+            "actor": actor,
+            "uploaded_by": uploaded_by,
+            "note": note,
+            "captured_at": captured_at,
+        }
+        records = [
+            service.add_evidence(
+                **common,
+                storage_name=item.storage_name,
+                sha256=item.sha256,
+                content_type=item.content_type,
+                size=item.size,
+            )
+            for item in stored
+        ]
+        if not stored:  # a written description only: the service insists on the words
+            records.append(service.add_evidence(**common))
+        session.flush()
+    except BaseException:
+        for item in stored:
+            uploads.discard(evidence_dir=limits["evidence_dir"], storage_name=item.storage_name)
+        raise
+    return records

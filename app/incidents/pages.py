@@ -92,15 +92,6 @@ LABELS = {
 }
 
 
-def _limits(request: Request) -> dict:
-    settings = request.app.state.settings
-    return {
-        "max_bytes": settings.max_upload_mb * 1024 * 1024,
-        "max_pixels": settings.max_image_pixels,
-        "evidence_dir": Path(settings.evidence_dir),
-    }
-
-
 # Report a concern -----------------------------------------------------------------------------
 
 
@@ -160,19 +151,14 @@ async def report(
     }
     files = [f for f in screenshots or [] if f.filename]
     zone = request.app.state.settings.timezone
-    stored: list[uploads.StoredFile] = []
     try:
         data = _incident_from_form(form, zone)
         if ContentFlag.indecent_image in data.content_flags and files:
             raise InvalidInput(
-                "Do not upload a nude or sexual image of a child, even as a screenshot: holding "
-                "or sharing it can be an offence. Remove the file and describe what you saw in "
-                "words instead; the DSL will take it from there.",
+                flows.INDECENT_IMAGE_REFUSAL,
                 errors=[{"field": "screenshots", "message": "not allowed with indecent_image"}],
             )
         captured = local_time(captured_at, zone, "captured_at")
-        for upload in files:
-            stored.append(await uploads.store_upload(upload, **_limits(request)))
         incident = flows.report_incident(
             base_url=request.app.state.settings.base_url,
             session=session,
@@ -181,45 +167,23 @@ async def report(
             reporter=user,
             actor=actor,
         )
-        for item in stored:
-            service.add_evidence(
+        if files or evidence_note.strip():
+            await flows.add_evidence(
                 session=session,
                 incident=incident,
-                actor=actor,
-                uploaded_by=user,
-                note=evidence_note if not files else "",
-                captured_at=captured,
-                storage_name=item.storage_name,
-                sha256=item.sha256,
-                content_type=item.content_type,
-                size=item.size,
-            )
-        if not files and evidence_note.strip():
-            service.add_evidence(
-                session=session,
-                incident=incident,
-                actor=actor,
-                uploaded_by=user,
+                files=files,
                 note=evidence_note,
                 captured_at=captured,
+                uploaded_by=user,
+                actor=actor,
+                limits=flows.upload_limits(request.app.state.settings),
             )
         session.commit()
     except DomainError as exc:
         session.rollback()
-        for item in stored:
-            uploads.discard(
-                evidence_dir=_limits(request)["evidence_dir"], storage_name=item.storage_name
-            )
         return _report_page(
             request, status_code=exc.status_code, error=exc.detail, errors=exc.errors, form=form
         )
-    except BaseException:
-        session.rollback()
-        for item in stored:
-            uploads.discard(
-                evidence_dir=_limits(request)["evidence_dir"], storage_name=item.storage_name
-            )
-        raise
     return see_other(request, f"/incidents?notice=reported&ref={incident.reference}")
 
 
@@ -582,34 +546,21 @@ async def add_evidence(
     captured_at: Choice = "",
     file: Annotated[UploadFile | None, Form()] = None,
 ):
-    stored = None
-    limits = _limits(request)
     try:
         captured = local_time(captured_at, request.app.state.settings.timezone, "captured_at")
-        if file is not None and file.filename:
-            if ContentFlag.indecent_image.value in incident.content_flags:
-                raise InvalidInput(
-                    "This incident involves a nude or sexual image of a child: do not upload it. "
-                    "Write a description of what was seen instead."
-                )
-            stored = await uploads.store_upload(file, **limits)
-        service.add_evidence(
+        await flows.add_evidence(
             session=session,
             incident=incident,
-            actor=actor,
-            uploaded_by=user,
+            files=[file] if file is not None and file.filename else [],
             note=note,
             captured_at=captured,
-            storage_name=stored.storage_name if stored else None,
-            sha256=stored.sha256 if stored else None,
-            content_type=stored.content_type if stored else None,
-            size=stored.size if stored else None,
+            uploaded_by=user,
+            actor=actor,
+            limits=flows.upload_limits(request.app.state.settings),
         )
         session.commit()
     except DomainError as exc:
         session.rollback()
-        if stored:
-            uploads.discard(evidence_dir=limits["evidence_dir"], storage_name=stored.storage_name)
         return _incident_page(
             request, session, incident, user, status_code=exc.status_code, evidence_error=exc.detail
         )
@@ -637,7 +588,7 @@ def download_evidence(
     if evidence.storage_name is None:
         raise InvalidInput("This evidence is a written description; there is no file.")
     content = uploads.open_verified(
-        evidence_dir=_limits(request)["evidence_dir"],
+        evidence_dir=Path(request.app.state.settings.evidence_dir),
         storage_name=evidence.storage_name,
         sha256=evidence.sha256,
     )

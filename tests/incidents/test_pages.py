@@ -372,3 +372,14 @@ def test_the_directory_is_shipped_and_editable(client, db):
     assert "01234 567890" in client.get("/contacts").text
     db.refresh(lado)
     assert lado.name == "LADO (Example County)"
+
+
+def test_evidence_needs_a_file_or_words(client, db):
+    incident = make_incident(db)
+    sign_in(client, make_user(db, role=Role.dsl))
+    response = client.post(
+        f"/incidents/{incident.id}/evidence",
+        data={"note": "  ", "csrf_token": page_csrf(client, "/incidents")},
+    )
+    assert response.status_code == 422 and "Describe what you saw" in response.text
+    assert db.exec(select(Evidence)).all() == []
