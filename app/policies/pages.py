@@ -25,8 +25,10 @@ from app.policies.models import (
     Audience,
     ExemptionReason,
     PhoneStance,
+    Policy,
     PolicyCreate,
     PolicyKind,
+    PolicyVersion,
     VersionCreate,
 )
 
@@ -35,6 +37,22 @@ public_router = APIRouter(include_in_schema=False, default_response_class=HTMLRe
 
 LEADERS = (Role.slt, Role.dsl, Role.deputy_dsl)
 PolicyLead = Annotated[User, Depends(require_roles(*LEADERS))]
+
+
+def current_policy(session: DbSession, user: CurrentUser, policy_id: int) -> Policy:
+    """The policy of the address, if it is the signed-in person's school's. Routes declare
+    their role check before it, so a refused role is told so rather than "not found"."""
+    return service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
+
+
+CurrentPolicy = Annotated[Policy, Depends(current_policy)]
+
+
+def route_version(session: DbSession, policy: CurrentPolicy, number: int) -> PolicyVersion:
+    return service.get_version(session=session, policy=policy, number=number)
+
+
+RouteVersion = Annotated[PolicyVersion, Depends(route_version)]
 Text = Annotated[str, Form(max_length=200_000)]
 Short = Annotated[str, Form(max_length=200)]
 NOTICES = {
@@ -198,12 +216,11 @@ def policy_page(
     request: Request,
     session: DbSession,
     user: CurrentUser,
-    policy_id: int,
+    policy: CurrentPolicy,
     version: int | None = None,
     notice: str = "",
     pupil_q: str = "",
 ):
-    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
     shown = None
     if version is not None:
         if user.role not in LEADERS:
@@ -256,12 +273,11 @@ def add_version(
     session: DbSession,
     user: PolicyLead,
     actor: PageActor,
-    policy_id: int,
+    policy: CurrentPolicy,
     body: Text = "",
     effective_from: Short = "",
     review_due: Short = "",
 ):
-    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
 
     def change():
         service.add_version(
@@ -280,14 +296,12 @@ def edit_version(
     session: DbSession,
     user: PolicyLead,
     actor: PageActor,
-    policy_id: int,
-    number: int,
+    policy: CurrentPolicy,
+    version: RouteVersion,
     body: Text = "",
     effective_from: Short = "",
     review_due: Short = "",
 ):
-    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
-    version = service.get_version(session=session, policy=policy, number=number)
 
     def change():
         service.update_draft(
@@ -307,11 +321,9 @@ def approve(
     session: DbSession,
     user: PolicyLead,
     actor: PageActor,
-    policy_id: int,
-    number: int,
+    policy: CurrentPolicy,
+    version: RouteVersion,
 ):
-    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
-    version = service.get_version(session=session, policy=policy, number=number)
     return _act(
         request,
         session,
@@ -331,11 +343,9 @@ def publish(
     session: DbSession,
     user: PolicyLead,
     actor: PageActor,
-    policy_id: int,
-    number: int,
+    policy: CurrentPolicy,
+    version: RouteVersion,
 ):
-    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
-    version = service.get_version(session=session, policy=policy, number=number)
     return _act(
         request,
         session,
@@ -353,10 +363,9 @@ def acknowledge(
     session: DbSession,
     user: CurrentUser,
     actor: PageActor,
-    policy_id: int,
+    policy: CurrentPolicy,
     number: Annotated[int, Form()],
 ):
-    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
     version = service.get_version(session=session, policy=policy, number=number)
     return _act(
         request,
@@ -376,10 +385,9 @@ def set_public(
     session: DbSession,
     user: PolicyLead,
     actor: PageActor,
-    policy_id: int,
+    policy: CurrentPolicy,
     public: Annotated[bool, Form()] = False,
 ):
-    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
     return _act(
         request,
         session,
@@ -392,9 +400,8 @@ def set_public(
 
 @router.post("/{policy_id}/remind")
 def remind(
-    request: Request, session: DbSession, user: PolicyLead, actor: PageActor, policy_id: int
+    request: Request, session: DbSession, user: PolicyLead, actor: PageActor, policy: CurrentPolicy
 ):
-    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
     version = service.current_version(session=session, policy=policy)
     if version is None:
         raise InvalidInput("There is no published version to be reminded of.")
@@ -414,12 +421,11 @@ def add_exemption(
     session: DbSession,
     user: PolicyLead,
     actor: PageActor,
-    policy_id: int,
+    policy: CurrentPolicy,
     person_id: Short = "",
     reason: Short = "",
     note: Short = "",
 ):
-    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
 
     def change():
         try:
@@ -440,10 +446,9 @@ def remove_exemption(
     session: DbSession,
     user: PolicyLead,
     actor: PageActor,
-    policy_id: int,
+    policy: CurrentPolicy,
     exemption_id: int,
 ):
-    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
     return _act(
         request,
         session,
@@ -457,8 +462,7 @@ def remove_exemption(
 
 
 @router.get("/{policy_id}/acknowledgements.csv")
-def acknowledgements_csv(session: DbSession, user: PolicyLead, policy_id: int):
-    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
+def acknowledgements_csv(session: DbSession, user: PolicyLead, policy: CurrentPolicy):
     version = service.current_version(session=session, policy=policy)
     if version is None:
         raise InvalidInput("There is no published version yet.")
@@ -480,8 +484,9 @@ def acknowledgements_csv(session: DbSession, user: PolicyLead, policy_id: int):
 
 
 @router.get("/{policy_id}/diff")
-def diff(request: Request, session: DbSession, user: PolicyLead, policy_id: int, a: int, b: int):
-    policy = service.get_policy(session=session, school_id=user.school_id, policy_id=policy_id)
+def diff(
+    request: Request, session: DbSession, user: PolicyLead, policy: CurrentPolicy, a: int, b: int
+):
     old = service.get_version(session=session, policy=policy, number=a)
     new = service.get_version(session=session, policy=policy, number=b)
     lines = list(
