@@ -14,7 +14,7 @@ from app.incidents.models import (
     TimelineEntry,
 )
 from app.jobs.models import JobRun
-from app.people.models import Person
+from app.people.models import Person, RosterImport
 from app.policies.models import PhoneExemption, Policy, PolicyAcknowledgement, PolicyVersion
 from app.webhooks.models import DeliveryAttempt, OutboxMessage, WebhookEndpoint
 
@@ -41,6 +41,7 @@ __all__ = [
     "Policy",
     "PolicyAcknowledgement",
     "PolicyVersion",
+    "RosterImport",
     "School",
     "TimelineEntry",
     "User",

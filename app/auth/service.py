@@ -145,6 +145,68 @@ def update_user(*, session: Session, user: User, data: UserUpdate, actor: Actor)
     return user
 
 
+def link_accounts_to_people(
+    *, session: Session, school_id: int, person_ids_by_email: dict[str, int], actor: Actor
+) -> int:
+    """Link unlinked accounts to the roster entry with the same email; the number linked."""
+    linked = 0
+    emails = list(person_ids_by_email)
+    for start in range(0, len(emails), 500):
+        users = session.exec(
+            select(User).where(
+                User.school_id == school_id,
+                User.email.in_(emails[start : start + 500]),
+                User.person_id.is_(None),
+            )
+        ).all()
+        for user in users:
+            user.person_id = person_ids_by_email[user.email]
+            user.updated_at = utcnow()
+            session.add(user)
+            _record_user_event(session, actor, "user.linked_to_roster", user)
+            linked += 1
+    return linked
+
+
+def deactivate_accounts_of_leavers(
+    *, session: Session, school_id: int, person_ids: list[int], actor: Actor
+) -> int:
+    """Deactivate the active accounts linked to people who left, and sign them out.
+
+    The last active administrator is kept, so the school can never lock itself out.
+    """
+    if not person_ids:
+        return 0
+    leavers = []
+    for start in range(0, len(person_ids), 500):
+        leavers += session.exec(
+            select(User).where(
+                User.school_id == school_id,
+                User.person_id.in_(person_ids[start : start + 500]),
+                User.is_active.is_(True),
+            )
+        ).all()
+    admins_left = session.exec(
+        select(func.count())
+        .select_from(User)
+        .where(User.school_id == school_id, User.role == Role.admin, User.is_active.is_(True))
+    ).one()
+    deactivated = 0
+    for user in sorted(leavers, key=lambda u: u.id):
+        if user.role == Role.admin:
+            if admins_left <= 1:
+                _record_user_event(session, actor, "user.leaver_kept_as_last_admin", user)
+                continue
+            admins_left -= 1
+        user.is_active = False
+        user.updated_at = utcnow()
+        session.add(user)
+        revoke_user_sessions(session=session, user=user)
+        _record_user_event(session, actor, "user.deactivated_as_leaver", user)
+        deactivated += 1
+    return deactivated
+
+
 def change_password(
     *,
     session: Session,

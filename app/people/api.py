@@ -16,7 +16,7 @@ from app.core.pagination import (
     next_change_cursor,
     require_timezone,
 )
-from app.people import service
+from app.people import flows, service
 from app.people.models import PeopleSync, PeopleSyncResult, PersonPublic
 
 router = APIRouter(prefix="/people", tags=["people"])
@@ -57,7 +57,7 @@ def sync_people(
     token: Annotated[ApiToken, Depends(require_scope(Scope.people_write))],
     body: PeopleSync,
 ) -> PeopleSyncResult:
-    result = service.sync_people(
+    result = flows.sync_roster(
         session=session, school_id=token.school_id, data=body, actor=token_actor(request)
     )
     session.commit()

@@ -34,13 +34,27 @@ def test_sync_creates_updates_and_leaves_unchanged(client, db):
     headers = _auth(db, Scope.people_write, Scope.people_read)
     first = client.put("/api/v1/people", json={"people": [_pupil(1), _pupil(2)]}, headers=headers)
     assert first.status_code == 200
-    assert first.json() == {"created": 2, "updated": 0, "unchanged": 0, "deactivated": 0}
+    assert first.json() == {
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "deactivated": 0,
+        "accounts_linked": 0,
+        "accounts_deactivated": 0,
+    }
     second = client.put(
         "/api/v1/people",
         json={"people": [_pupil(1), _pupil(2, registration_group="8C"), _pupil(3)]},
         headers=headers,
     )
-    assert second.json() == {"created": 1, "updated": 1, "unchanged": 1, "deactivated": 0}
+    assert second.json() == {
+        "created": 1,
+        "updated": 1,
+        "unchanged": 1,
+        "deactivated": 0,
+        "accounts_linked": 0,
+        "accounts_deactivated": 0,
+    }
     assert _count(db) == 3
     event = db.exec(select(AuditEvent).where(AuditEvent.action == "people.synced")).all()[-1]
     assert "Forename" not in str(event.detail)
