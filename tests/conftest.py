@@ -21,6 +21,24 @@ POSTGRES_URL = os.environ.get("HAVEN_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
+def _worker_database(url: str) -> str:
+    """Under pytest-xdist each worker gets a database of its own beside the one given."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.exec_driver_sql(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).first()
+        if not exists:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 def _reset_postgres_schema(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
@@ -33,7 +51,7 @@ def engine(request, tmp_path_factory) -> Iterator[sa.Engine]:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'haven-test.db'}"
         engine = make_engine(url)
     else:
-        engine = make_engine(POSTGRES_URL)
+        engine = make_engine(_worker_database(POSTGRES_URL))
         _reset_postgres_schema(engine)
     upgrade_to_head(engine)
     yield engine

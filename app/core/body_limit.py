@@ -29,22 +29,45 @@ def _readable(size: int) -> str:
 
 
 class BodySizeLimitMiddleware:
-    """`max_bytes` caps the whole request body. `file_limit_bytes`, when given, is the per-file
-    limit quoted in the message (the body cap is usually a little larger, to leave room for the
-    form's other fields)."""
+    """`max_bytes` caps the whole body of a multipart upload. `file_limit_bytes`, when given, is
+    the per-file limit quoted in the message (the body cap is usually a little larger, to leave
+    room for the form's other fields). `max_data_bytes`, when given, caps every other body (JSON,
+    plain forms), which never needs to be as large as a file."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, file_limit_bytes: int | None = None):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        file_limit_bytes: int | None = None,
+        max_data_bytes: int | None = None,
+    ):
         self.app = app
         self.max_bytes = max_bytes
         self.file_limit_bytes = file_limit_bytes or max_bytes
+        self.max_data_bytes = max_data_bytes or max_bytes
+
+    def _limit(self, scope: Scope) -> int:
+        content_type = Headers(scope=scope).get("content-type", "")
+        if content_type.lower().startswith("multipart/"):
+            return self.max_bytes
+        return self.max_data_bytes
 
     def _too_large(self, scope: Scope) -> Response:
         headers = Headers(scope=scope)
-        limit = _readable(self.file_limit_bytes)
-        detail = (
-            f"The upload is too large: Haven accepts files of up to {limit}. Choose a smaller "
-            "file (crop the screenshot, or save the PDF at a smaller size) and send it again."
-        )
+        if self._limit(scope) == self.max_bytes:
+            limit = _readable(self.file_limit_bytes)
+            detail = (
+                f"The upload is too large: Haven accepts files of up to {limit}. Choose a "
+                "smaller file (crop the screenshot, or save the PDF at a smaller size) and send "
+                "it again."
+            )
+        else:
+            limit = _readable(self.max_data_bytes)
+            detail = (
+                f"The request body is too large: Haven accepts up to {limit}. Send the data in "
+                "smaller requests (a roster in batches of up to 5,000 people)."
+            )
         # The rest of the body is not read, so the connection cannot be reused.
         close = {"Connection": "close"}
         if scope["path"].startswith("/api/"):
@@ -72,8 +95,9 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
 
+        max_bytes = self._limit(scope)
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
             await self._too_large(scope)(scope, receive, send)
             return
 
@@ -97,7 +121,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     cut_off = True
                     if not app_started:  # otherwise too late to answer: just stop the body
                         await self._too_large(scope)(scope, receive, send)

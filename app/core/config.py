@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     school_name: str = "Haven School"
     timezone: str = "Europe/London"
     max_upload_mb: int = Field(default=10, ge=1, le=100)
+    max_json_mb: int = Field(
+        default=6, ge=1, le=50, description="Largest JSON or form body; a full roster fits in 6"
+    )
     max_image_pixels: int = Field(default=40_000_000, ge=1_000_000, le=200_000_000)
     school_urn: str = ""
 
@@ -49,6 +52,13 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_tls: bool = False
     smtp_from: str = ""
+
+    api_rate_limit: str = Field(
+        default="600/minute", description="Requests one API token may make, e.g. 600/minute"
+    )
+    rate_limit_storage: str = Field(
+        default="memory://", description="Where rate limits are counted (limits storage URI)"
+    )
 
     session_idle_minutes: int = Field(default=60, ge=5, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=24 * 14)
@@ -65,6 +75,21 @@ class Settings(BaseSettings):
             parse_allow_cidrs(value)
         except ValueError as exc:
             raise PydanticCustomError("cidrs", str(exc)) from None
+        return value
+
+    @field_validator("api_rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            usable = parse(value).amount >= 1
+        except ValueError:
+            usable = False
+        if not usable:
+            raise PydanticCustomError(
+                "rate_limit", "write it as a count per period, e.g. 600/minute or 20/second"
+            )
         return value
 
     @model_validator(mode="after")

@@ -165,8 +165,12 @@ def _check_people(session: Session, school_id: int, people) -> list[dict]:
 # Reading ------------------------------------------------------------------------------------------
 
 
-def get_incident(*, session: Session, school_id: int, incident_id: int) -> Incident:
-    return get_for_school(session, Incident, incident_id, school_id, "incident")
+def get_incident(
+    *, session: Session, school_id: int, incident_id: int, for_update: bool = False
+) -> Incident:
+    return get_for_school(
+        session, Incident, incident_id, school_id, "incident", for_update=for_update
+    )
 
 
 @dataclass
