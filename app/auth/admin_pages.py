@@ -1,6 +1,6 @@
 """Administration of user accounts and API tokens."""
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import Form, Request
@@ -14,6 +14,7 @@ from app.core.db import DbSession
 from app.core.errors import DomainError, InvalidInput
 from app.core.routing import page_router, see_other
 from app.core.templating import render
+from app.core.types import utcnow
 
 router = page_router(prefix="/admin")
 
@@ -134,7 +135,15 @@ def reset_password(
 
 def _tokens_page(request: Request, session, admin, *, status_code=200, **context):
     tokens = service.list_api_tokens(session=session, school_id=admin.school_id)
-    context = {"tokens": tokens, "scopes": list(Scope), **context}
+    now = utcnow()
+    context = {
+        "tokens": tokens,
+        "scopes": list(Scope),
+        "rate_limit": request.app.state.settings.api_rate_limit.replace("/", " a "),
+        "soon": now + timedelta(days=14),
+        "stale": now - timedelta(days=90),
+        **context,
+    }
     return render(request, "admin/tokens.html", context, block="main", status_code=status_code)
 
 

@@ -98,3 +98,25 @@ def test_expired_token_stops_working(client, db):
 def test_session_cookie_does_not_open_the_api(client, db):
     sign_in(client, make_user(db, role=Role.admin))
     assert client.get("/api/v1/people").status_code == 401
+
+
+def test_the_tokens_page_warns_of_tokens_about_to_expire_or_unused(client, db):
+    sign_in(client, make_user(db, role=Role.admin))
+    _, expiring = make_token(db, Scope.people_read, name="Old sync")
+    expiring.expires_at = utcnow() + timedelta(days=3)
+    expiring.last_used_at = utcnow()
+    _, idle = make_token(db, Scope.people_read, name="Forgotten")
+    idle.last_used_at = utcnow() - timedelta(days=120)
+    _, busy = make_token(db, Scope.people_read, name="Busy")
+    busy.last_used_at = utcnow()
+    db.add_all([expiring, idle, busy])
+    db.commit()
+    page = client.get("/admin/tokens").text
+
+    def row(token):
+        return page.split(f'id="token-{token.id}"')[1].split("</tr>")[0]
+
+    assert "Expires soon" in row(expiring) and "Not used for 90 days" not in row(expiring)
+    assert "Not used for 90 days" in row(idle) and "Expires soon" not in row(idle)
+    assert "Expires soon" not in row(busy) and "Not used" not in row(busy)
+    assert "600 a minute" in page
