@@ -5,7 +5,7 @@ from sqlmodel import Session
 from app.audit.service import Actor
 from app.auth import service as auth_service
 from app.people import service
-from app.people.models import PeopleSync, PeopleSyncResult
+from app.people.models import PeopleSync, PeopleSyncResult, PersonKind
 
 
 def sync_roster(
@@ -15,10 +15,10 @@ def sync_roster(
     plan = service.plan_sync(session=session, school_id=school_id, data=data)
     leaver_ids = [person.id for person in plan.leavers]
     result = service.apply_sync(session=session, school_id=school_id, plan=plan, actor=actor)
-    emails = service.staff_emails(
+    emails = service.staff_person_ids_by_email(
         session=session,
         school_id=school_id,
-        external_ids=[p.external_id for p in data.people if p.email and p.is_active],
+        emails=[p.email for p in data.people if p.email and p.kind == PersonKind.staff],
     )
     result.accounts_linked = auth_service.link_accounts_to_people(
         session=session, school_id=school_id, person_ids_by_email=emails, actor=actor

@@ -276,3 +276,23 @@ def test_a_ten_megabyte_body_is_refused_before_it_is_read(client, db):
     )
     _assert_refused(streamed, status=413)
     assert _count(db) == 0
+
+
+def test_an_account_made_after_the_sync_is_linked_to_its_roster_entry(client, db):
+    from app.audit.service import SYSTEM
+    from app.auth.models import Role, UserCreate
+    from app.checklists import flows as checklist_flows
+
+    headers = _auth(db, Scope.people_write)
+    client.put("/api/v1/people", json={"people": [_staff(5)]}, headers=headers)
+    person = db.exec(select(Person).where(Person.external_id == "STAFF-5")).one()
+    data = UserCreate(
+        email="Teacher5@school.example",
+        display_name="New teacher",
+        role=Role.staff,
+        password="a-long-enough-password",
+    )
+    user = checklist_flows.create_user(
+        session=db, school_id=person.school_id, data=data, actor=SYSTEM
+    )
+    assert user.person_id == person.id
