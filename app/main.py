@@ -26,6 +26,7 @@ from app.home import pages as home_pages
 from app.incidents import api as incidents_api
 from app.incidents import pages as incidents_pages
 from app.people import api as people_api
+from app.people import pages as people_pages
 from app.policies import api as policies_api
 from app.policies import pages as policies_pages
 from app.webhooks import api as webhooks_api
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(incidents_pages.router)
     app.include_router(escalation_pages.router)
     app.include_router(webhooks_pages.router)
+    app.include_router(people_pages.router)
     app.include_router(policies_pages.router)
     app.include_router(policies_pages.public_router)
     app.include_router(home_pages.router)

@@ -99,6 +99,21 @@ def list_users(*, session: Session, school_id: int) -> list[User]:
     )
 
 
+def accounts_of_people(
+    *, session: Session, school_id: int, person_ids: list[int]
+) -> dict[int, User]:
+    """The account linked to each of these roster entries, by person id (those that have one)."""
+    found: dict[int, User] = {}
+    for start in range(0, len(person_ids), 500):
+        users = session.exec(
+            select(User).where(
+                User.school_id == school_id, User.person_id.in_(person_ids[start : start + 500])
+            )
+        ).all()
+        found.update({user.person_id: user for user in users})
+    return found
+
+
 def count_users(*, session: Session, school_id: int) -> int:
     return session.exec(
         select(func.count()).select_from(User).where(User.school_id == school_id)
