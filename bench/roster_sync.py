@@ -11,12 +11,11 @@ Staff carry emails, so account linking runs as it would for a school.
 """
 
 import argparse
+import logging
 import statistics
 import sys
 import time
 from pathlib import Path
-
-import logging
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
