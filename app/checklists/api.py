@@ -7,20 +7,20 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.auth.dependencies import require_scope, token_actor
-from app.auth.models import ApiToken, Role, Scope
+from app.auth.models import ApiToken, Scope
 from app.checklists import service
 from app.checklists.models import (
     ChecklistItemPublic,
     ChecklistRun,
     ChecklistRunCreate,
     ChecklistRunPublic,
+    ChecklistRunsCreated,
     ChecklistTemplatePublic,
     ItemCompletionPublic,
     ItemCompletionUpdate,
     RunStatus,
 )
 from app.core.db import DbSession
-from app.core.errors import InvalidInput
 from app.core.pagination import (
     Cursor,
     Limit,
@@ -30,7 +30,7 @@ from app.core.pagination import (
     next_change_cursor,
     require_timezone,
 )
-from app.core.types import utcnow
+from app.core.types import RowId, utcnow
 
 router = APIRouter(tags=["checklists"])
 
@@ -79,8 +79,8 @@ def list_runs(
     limit: Limit = 100,
     cursor: Cursor = None,
     updated_since: UpdatedSince = None,
-    assignee_id: Annotated[int | None, Query()] = None,
-    template_id: Annotated[int | None, Query()] = None,
+    assignee_id: Annotated[RowId | None, Query()] = None,
+    template_id: Annotated[RowId | None, Query()] = None,
     status: Annotated[RunStatus | None, Query()] = None,
 ) -> Page[ChecklistRunPublic]:
     after = changed_after(cursor)
@@ -107,22 +107,18 @@ def list_runs(
     operation_id="createChecklistRuns",
     summary="Give a checklist to people (by role and/or user id)",
     status_code=201,
+    response_model=ChecklistRunsCreated,
+    responses={404: {"description": "There is no such checklist in this school"}},
 )
 def create_runs(
     request: Request, session: DbSession, token: WriteToken, body: ChecklistRunCreate
 ) -> JSONResponse:
-    try:
-        roles = [Role(r) for r in body.roles]
-    except ValueError:
-        raise InvalidInput(
-            "Unknown role.", errors=[{"field": "roles", "message": "unknown role"}]
-        ) from None
     result = service.assign(
         session=session,
         school_id=token.school_id,
         template_id=body.template_id,
         user_ids=body.user_ids,
-        roles=roles,
+        roles=body.roles,
         due_at=require_timezone(body.due_at),
         actor=token_actor(request),
     )
@@ -140,13 +136,14 @@ def create_runs(
     "/checklist-runs/{run_id}/items/{item_id}",
     operation_id="setChecklistItem",
     summary="Mark an item of a run as done (or not), with a note",
+    responses={409: {"description": "The run is finished and can no longer be changed"}},
 )
 def set_item(
     request: Request,
     session: DbSession,
     token: WriteToken,
-    run_id: int,
-    item_id: int,
+    run_id: RowId,
+    item_id: RowId,
     body: ItemCompletionUpdate,
 ) -> ChecklistRunPublic:
     run: ChecklistRun = service.get_run(session=session, school_id=token.school_id, run_id=run_id)

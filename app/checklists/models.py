@@ -4,10 +4,11 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from pydantic import ConfigDict
+from pydantic import ConfigDict, StrictBool
 from sqlmodel import Field, SQLModel
 
-from app.core.types import UTCDateTime, enum_type, utcnow
+from app.auth.models import Role
+from app.core.types import JsonRowId, Timestamp, UTCDateTime, enum_type, utcnow
 
 
 class ChecklistPurpose(StrEnum):
@@ -169,18 +170,38 @@ class ChecklistRunPublic(SQLModel):
 class ChecklistRunCreate(SQLModel):
     """Give a template to people: by role, by named users, or both."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [  # at least one role or person
+                {"required": ["roles"], "properties": {"roles": {"minItems": 1}}},
+                {"required": ["user_ids"], "properties": {"user_ids": {"minItems": 1}}},
+            ],
+            "examples": [
+                {"template_id": 1, "roles": ["staff"], "due_at": "2026-12-18T16:00:00Z"},
+                {"template_id": 1, "user_ids": [12, 15]},
+            ],
+        },
+    )
 
-    template_id: int
-    user_ids: list[int] = Field(default_factory=list, max_length=5000)
-    roles: list[str] = Field(default_factory=list, max_length=5)
-    due_at: datetime | None = None
+    template_id: JsonRowId
+    user_ids: list[JsonRowId] = Field(default_factory=list, max_length=5000)
+    roles: list[Role] = Field(default_factory=list, max_length=5)
+    due_at: Timestamp | None = Field(default=None, description="In the future, if given")
+
+
+class ChecklistRunsCreated(SQLModel):
+    data: list[ChecklistRunPublic] = Field(description="The runs made, one a person")
+    skipped: int = Field(description="People who already had an unfinished run of it")
 
 
 class ItemCompletionUpdate(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"done": True, "note": "Read on 3 September."}]},
+    )
 
-    done: bool = True
+    done: StrictBool = True
     note: str = Field(default="", max_length=2000)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 from app.core.errors import NotFound
+from app.core.types import MAX_ROW_ID
 
 T = TypeVar("T")
 
@@ -59,6 +60,8 @@ DbSession = Annotated[Session, Depends(get_session)]
 
 def get_for_school(session: Session, model: type[T], row_id: int, school_id: int, what: str) -> T:
     """A row by id, only if it belongs to the school: anything else is simply not found."""
+    if not 0 < row_id <= MAX_ROW_ID:  # could not be an id: asking the database would fail
+        raise NotFound(f"No such {what}.")
     row = session.get(model, row_id)
     if row is None or row.school_id != school_id:
         raise NotFound(f"No such {what}.")

@@ -10,12 +10,16 @@ from app.core.migrations import current_revision
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", operation_id="healthz", summary="The process is up")
 def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable and migrated to the latest revision")
+@router.get(
+    "/readyz",
+    operation_id="readyz",
+    summary="The database is reachable and migrated to the latest revision",
+)
 def readyz(request: Request) -> JSONResponse:
     try:
         # A look, not a transaction: it must not wait behind a request that is writing.

@@ -3,8 +3,10 @@
 import hashlib
 import json
 from datetime import datetime
+from typing import Annotated
 
 import sqlalchemy as sa
+from fastapi import Header
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
@@ -12,6 +14,19 @@ from sqlmodel import Field, Session, SQLModel, select
 from app.auth.models import ApiToken
 from app.core.errors import Conflict
 from app.core.types import UTCDateTime, utcnow
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="A key of your choosing, new for each request you make (a UUID is a good "
+        "key). If the answer is lost and you send the same request again with the same key, "
+        "Haven answers with the first result (marked `Idempotent-Replayed: true`) instead of "
+        "doing the work twice. The same key with a different body is answered 409.",
+    ),
+]
+"""The `Idempotency-Key` header of every API POST that supports it."""
 
 
 class IdempotentRequest(SQLModel, table=True):

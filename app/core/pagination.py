@@ -9,17 +9,35 @@ from fastapi import Query
 from pydantic import BaseModel
 
 from app.core.errors import InvalidInput
+from app.core.types import Timestamp
 
 T = TypeVar("T")
 
-Limit = Annotated[int, Query(ge=1, le=500, description="How many items to return (1-500)")]
+Limit = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=500,
+        description="The most items to return on this page (1-500). A page may hold fewer; "
+        "only a `next_cursor` of null means there are no more.",
+    ),
+]
 Cursor = Annotated[
     str | None,
-    Query(max_length=200, description="The `next_cursor` of the previous page"),
+    Query(
+        max_length=200,
+        description="Where to go on from: the `next_cursor` of the previous page, sent as it "
+        "came with the same filters. Leave it out for the first page. A cursor Haven did not "
+        "give out is answered 422.",
+    ),
 ]
 UpdatedSince = Annotated[
-    datetime | None,
-    Query(description="Only items changed at or after this time (ISO 8601 with a time zone)"),
+    Timestamp | None,
+    Query(
+        description="Only items changed at or after this time: an RFC 3339 date and time with "
+        "its offset, e.g. `2026-09-01T00:00:00Z`. For incremental sync, send the time your "
+        "previous sync started.",
+    ),
 ]
 
 

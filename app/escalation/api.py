@@ -30,7 +30,11 @@ def list_rules(
 
 
 @router.post(
-    "", operation_id="createEscalationRule", summary="Add an escalation rule", status_code=201
+    "",
+    operation_id="createEscalationRule",
+    summary="Add an escalation rule",
+    status_code=201,
+    responses={409: {"description": "A rule with this key exists already"}},
 )
 def create_rule(
     request: Request,

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
@@ -42,15 +42,39 @@ class Escalation(SQLModel, table=True):
 
 
 class RuleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "key": "threats-to-staff",
+                    "name": "Threats against staff",
+                    "condition": {
+                        "match": "all",
+                        "clauses": [
+                            {"field": "target_type", "op": "is_one_of", "value": ["staff"]},
+                            {
+                                "field": "content_flags",
+                                "op": "includes_any",
+                                "value": ["threatening"],
+                            },
+                        ],
+                    },
+                    "severity": "high",
+                    "required_actions": ["Tell the headteacher the same day"],
+                    "notify": True,
+                }
+            ]
+        },
+    )
 
     key: str = PydanticField(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str = PydanticField(min_length=1, max_length=120)
     condition: Condition
     severity: Severity
     required_actions: list[str] = PydanticField(default_factory=list, max_length=10)
-    notify: bool = True
-    is_active: bool = True
+    notify: StrictBool = True
+    is_active: StrictBool = True
 
 
 class RulePublic(BaseModel):

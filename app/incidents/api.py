@@ -1,9 +1,8 @@
 """The incidents API for the school's MIS (and its behaviour module)."""
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from app.auth.dependencies import require_scope, token_actor
@@ -20,6 +19,7 @@ from app.core.pagination import (
     next_change_cursor,
     require_timezone,
 )
+from app.core.types import RowId, Timestamp
 from app.incidents import flows, service
 from app.incidents.models import (
     Category,
@@ -40,13 +40,6 @@ router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 ReadToken = Annotated[ApiToken, Depends(require_scope(Scope.incidents_read))]
 WriteToken = Annotated[ApiToken, Depends(require_scope(Scope.incidents_write))]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        max_length=200,
-        description="Send the same key again to get the first result instead of a duplicate",
-    ),
-]
 
 
 def incident_public(incident: Incident, people: list[tuple]) -> IncidentPublic:
@@ -80,7 +73,7 @@ def list_incidents(
     severity: Annotated[Severity | None, Query()] = None,
     platform: Annotated[Platform | None, Query()] = None,
     category: Annotated[Category | None, Query()] = None,
-    assigned_to: Annotated[int | None, Query()] = None,
+    assigned_to: Annotated[RowId | None, Query()] = None,
     q: Annotated[str, Query(max_length=100, description="Text in the reference or title")] = "",
 ) -> Page[IncidentPublic]:
     filters = service.QueueFilter(
@@ -118,7 +111,7 @@ def create_incident(
     session: DbSession,
     token: WriteToken,
     body: IncidentCreate,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: idempotency.IdempotencyKey = None,
 ) -> JSONResponse:
     replay = idempotency.replay(
         session=session, token=token, key=idempotency_key, body=body.model_dump(mode="json")
@@ -148,7 +141,7 @@ def create_incident(
 
 @router.get("/{incident_id}", operation_id="getIncident", summary="One incident")
 def get_incident(
-    request: Request, session: DbSession, token: ReadToken, incident_id: int
+    request: Request, session: DbSession, token: ReadToken, incident_id: RowId
 ) -> IncidentPublic:
     incident = service.get_incident(
         session=session, school_id=token.school_id, incident_id=incident_id
@@ -160,7 +153,11 @@ def get_incident(
 
 @router.patch("/{incident_id}", operation_id="updateIncident", summary="Change an incident")
 def update_incident(
-    request: Request, session: DbSession, token: WriteToken, incident_id: int, body: IncidentUpdate
+    request: Request,
+    session: DbSession,
+    token: WriteToken,
+    incident_id: RowId,
+    body: IncidentUpdate,
 ) -> IncidentPublic:
     incident = service.get_incident(
         session=session, school_id=token.school_id, incident_id=incident_id
@@ -180,7 +177,7 @@ def update_incident(
     "/{incident_id}/timeline", operation_id="listTimeline", summary="An incident's chronology"
 )
 def get_timeline(
-    request: Request, session: DbSession, token: ReadToken, incident_id: int
+    request: Request, session: DbSession, token: ReadToken, incident_id: RowId
 ) -> Page[TimelineEntryPublic]:
     incident = service.get_incident(
         session=session, school_id=token.school_id, incident_id=incident_id
@@ -201,7 +198,7 @@ def add_timeline_entry(
     request: Request,
     session: DbSession,
     token: WriteToken,
-    incident_id: int,
+    incident_id: RowId,
     body: TimelineEntryIn,
 ) -> TimelineEntryPublic:
     incident = service.get_incident(
@@ -230,10 +227,10 @@ async def add_evidence(
     request: Request,
     session: DbSession,
     token: WriteToken,
-    incident_id: int,
+    incident_id: RowId,
     file: Annotated[UploadFile, File(description="PNG, JPEG, WebP or PDF")],
-    captured_at: Annotated[datetime | None, Form()] = None,
-    note: Annotated[str, Form(max_length=4000)] = "",
+    captured_at: Annotated[Timestamp | None, Form()] = None,
+    note: Annotated[str, Form(max_length=4000, pattern=r"^[^\x00]*$")] = "",
 ) -> EvidencePublic:
     incident = service.get_incident(
         session=session, school_id=token.school_id, incident_id=incident_id

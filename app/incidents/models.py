@@ -4,10 +4,11 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, field_validator
+from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
-from app.core.types import UTCDateTime, enum_type, utcnow
+from app.core.types import JsonRowId, Timestamp, UTCDateTime, enum_type, utcnow
 
 
 class Platform(StrEnum):
@@ -102,6 +103,14 @@ class TimelineKind(StrEnum):
     export = "export"
 
 
+class WrittenEntryKind(StrEnum):
+    """The timeline entries people (and the MIS) write; the others Haven writes itself."""
+
+    note = "note"
+    decision = "decision"
+    contact = "contact"
+
+
 class ContactWith(StrEnum):
     police = "police"
     lado = "lado"
@@ -116,10 +125,10 @@ class LadoHarmTest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    harmed_child: bool = False  # has harmed, or may have harmed, a child
-    criminal_offence: bool = False  # possibly committed a criminal offence against or about a child
-    risk_to_children: bool = False  # behaved in a way that indicates a risk of harm to children
-    unsuitable: bool = False  # behaved in a way that suggests unsuitability to work with children
+    harmed_child: StrictBool = False  # has harmed, or may have harmed, a child
+    criminal_offence: StrictBool = False  # possibly committed a criminal offence about a child
+    risk_to_children: StrictBool = False  # behaved in a way that indicates a risk to children
+    unsuitable: StrictBool = False  # behaved in a way that suggests unsuitability to work with them
 
     @property
     def any_yes(self) -> bool:
@@ -242,49 +251,82 @@ def _no_future(value: datetime) -> datetime:
 class InvolvedPersonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    person_id: int | None = None
+    person_id: JsonRowId | None = None
     label: str = Field(default="", max_length=200)
     role: InvolvementRole
 
 
 class IncidentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Abusive video about a teacher",
+                    "description": "A TikTok video mocking Mr Example, posted last night and "
+                    "shared in a Year 9 group chat.",
+                    "occurred_at": "2026-11-24T18:30:00Z",
+                    "platform": "tiktok",
+                    "category": "malicious_post",
+                    "offender_type": "pupil",
+                    "target_type": "staff",
+                    "content_flags": ["abusive"],
+                    "removal_requested": True,
+                    "people": [{"label": "Mr Example", "role": "victim"}],
+                }
+            ]
+        },
+    )
 
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(min_length=1, max_length=10000)
-    occurred_at: datetime
+    occurred_at: Timestamp
     platform: Platform
     category: Category
     offender_type: OffenderType
     target_type: TargetType
     content_flags: list[ContentFlag] = Field(default_factory=list, max_length=6)
-    suspected_criminal_offence: bool = False
-    removal_requested: bool = False
-    removal_refused: bool = False
+    suspected_criminal_offence: StrictBool = False
+    removal_requested: StrictBool = False
+    removal_refused: StrictBool = False
     lado_harm_test: LadoHarmTest | None = None
     people: list[InvolvedPersonIn] = Field(default_factory=list, max_length=50)
 
     _check_occurred = field_validator("occurred_at")(_no_future)
 
 
-class IncidentUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _update_schema(schema: dict) -> None:
+    # A field left out is left as it is; those that cannot be empty may not be sent as null.
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+    schema["examples"] = [
+        {"status": "in_progress", "severity": "high", "assigned_to": 3},
+        {"status": "closed", "outcome": "Post removed by the platform; parents met."},
+    ]
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, min_length=1, max_length=10000)
-    platform: Platform | None = None
-    category: Category | None = None
-    offender_type: OffenderType | None = None
-    target_type: TargetType | None = None
-    content_flags: list[ContentFlag] | None = Field(default=None, max_length=6)
-    suspected_criminal_offence: bool | None = None
-    removal_requested: bool | None = None
-    removal_refused: bool | None = None
+
+class IncidentUpdate(BaseModel):
+    """A change: only the fields sent change. Only `assigned_to` (unassign), `lado_harm_test`
+    (not answered) and `reason` may be null."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_update_schema)
+
+    title: str = Field(default=None, min_length=1, max_length=200)
+    description: str = Field(default=None, min_length=1, max_length=10000)
+    platform: Platform = None
+    category: Category = None
+    offender_type: OffenderType = None
+    target_type: TargetType = None
+    content_flags: list[ContentFlag] = Field(default=None, max_length=6)
+    suspected_criminal_offence: StrictBool = None
+    removal_requested: StrictBool = None
+    removal_refused: StrictBool = None
     lado_harm_test: LadoHarmTest | None = None
-    status: IncidentStatus | None = None
-    severity: Severity | None = None
-    assigned_to: int | None = None
-    outcome: str | None = Field(default=None, max_length=4000)
+    status: IncidentStatus = None
+    severity: Severity = None
+    assigned_to: JsonRowId | None = None
+    outcome: str = Field(default=None, max_length=4000)
     reason: str | None = Field(
         default=None, max_length=4000, description="Why: needed to reopen a closed incident"
     )
@@ -324,12 +366,47 @@ class IncidentPublic(BaseModel):
 
 
 class TimelineEntryIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            # What the service checks, so that clients (and API tests) can know it beforehand.
+            "allOf": [
+                {
+                    "if": {"properties": {"kind": {"const": "decision"}}},
+                    "then": {
+                        "required": ["rationale"],
+                        "properties": {"rationale": {"pattern": r"\S"}},
+                    },
+                },
+                {
+                    "if": {"properties": {"kind": {"const": "contact"}}},
+                    "then": {
+                        "required": ["contact_with"],
+                        "properties": {"contact_with": {"not": {"type": "null"}}},
+                    },
+                },
+            ],
+            "examples": [
+                {
+                    "kind": "decision",
+                    "text": "Not referred to the LADO.",
+                    "rationale": "No answer of the harm test is yes; handled as a conduct matter.",
+                },
+                {
+                    "kind": "contact",
+                    "text": "Reported the video through TikTok's form.",
+                    "contact_with": "platform",
+                },
+            ],
+        },
+    )
 
-    kind: str = Field(description="note, decision or contact")
-    text: str = Field(min_length=1, max_length=10000)
-    rationale: str = Field(default="", max_length=10000)
-    contact_with: ContactWith | None = None
+    kind: WrittenEntryKind
+    text: str = PydanticField(min_length=1, max_length=10000, pattern=r"\S")
+    rationale: str = Field(default="", max_length=10000, description="Why: required for a decision")
+    contact_with: ContactWith | None = Field(
+        default=None, description="Who was contacted: required for a contact"
+    )
 
 
 class TimelineEntryPublic(BaseModel):

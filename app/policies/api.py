@@ -8,6 +8,7 @@ from app.auth.dependencies import require_scope, token_actor
 from app.auth.models import ApiToken, Scope
 from app.core.db import DbSession
 from app.core.pagination import Page
+from app.core.types import RowId
 from app.policies import flows, service
 from app.policies.models import (
     AcknowledgementPublic,
@@ -57,7 +58,7 @@ def create_policy(
     status_code=201,
 )
 def add_version(
-    request: Request, session: DbSession, token: WriteToken, policy_id: int, body: VersionCreate
+    request: Request, session: DbSession, token: WriteToken, policy_id: RowId, body: VersionCreate
 ) -> VersionPublic:
     policy = service.get_policy(session=session, school_id=token.school_id, policy_id=policy_id)
     version = service.add_version(
@@ -71,9 +72,10 @@ def add_version(
     "/{policy_id}/versions/{number}/publish",
     operation_id="publishPolicyVersion",
     summary="Publish an approved version",
+    responses={409: {"description": "Only an approved version can be published"}},
 )
 def publish(
-    request: Request, session: DbSession, token: WriteToken, policy_id: int, number: int
+    request: Request, session: DbSession, token: WriteToken, policy_id: RowId, number: RowId
 ) -> VersionPublic:
     policy = service.get_policy(session=session, school_id=token.school_id, policy_id=policy_id)
     version = service.get_version(session=session, policy=policy, number=number)
@@ -88,7 +90,7 @@ def publish(
     summary="Who has acknowledged the version in force",
 )
 def acknowledgements(
-    session: DbSession, token: ReadToken, policy_id: int
+    session: DbSession, token: ReadToken, policy_id: RowId
 ) -> Page[AcknowledgementPublic]:
     policy = service.get_policy(session=session, school_id=token.school_id, policy_id=policy_id)
     version = service.current_version(session=session, policy=policy)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
-from app.core.types import UTCDateTime, enum_type, utcnow
+from app.core.types import Day, UTCDateTime, enum_type, utcnow
 
 
 class PolicyKind(StrEnum):
@@ -103,20 +103,48 @@ class PhoneExemption(SQLModel, table=True):
 
 
 class PolicyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"properties": {"kind": {"not": {"const": "mobile_phone"}}}},
+            "then": {"properties": {"phone_stance": {"type": "null"}}},
+            "examples": [
+                {
+                    "title": "Mobile phones",
+                    "kind": "mobile_phone",
+                    "audience": "pupils",
+                    "phone_stance": "prohibited_all_day",
+                }
+            ],
+        },
+    )
 
     title: str = PydanticField(min_length=1, max_length=200)
     kind: PolicyKind
     audience: Audience
-    phone_stance: PhoneStance | None = None
+    phone_stance: PhoneStance | None = PydanticField(
+        default=None, description="Only for a mobile phone policy"
+    )
 
 
 class VersionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "body": "# Mobile phones\n\nPupils keep their phones switched off and out "
+                    "of sight from arrival until the end of the school day.",
+                    "effective_from": "2026-09-01",
+                    "review_due": "2027-09-01",
+                }
+            ]
+        },
+    )
 
-    body: str = PydanticField(min_length=1, max_length=200_000)
-    effective_from: date
-    review_due: date
+    body: str = PydanticField(min_length=1, max_length=200_000, description="Markdown")
+    effective_from: Day
+    review_due: Day = PydanticField(description="After effective_from")
 
     @model_validator(mode="after")
     def _review_after_effect(self) -> "VersionCreate":

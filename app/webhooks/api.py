@@ -9,6 +9,7 @@ from app.auth.dependencies import require_scope, token_actor
 from app.auth.models import ApiToken, Scope
 from app.core.db import DbSession
 from app.core.pagination import Page
+from app.core.types import RowId
 from app.webhooks import service
 from app.webhooks.dependencies import destination_check
 from app.webhooks.models import (
@@ -18,6 +19,7 @@ from app.webhooks.models import (
     EndpointPublic,
     EventType,
     WebhookEndpoint,
+    WebhookTestQueued,
 )
 
 router = APIRouter(tags=["webhooks"])
@@ -59,8 +61,11 @@ def create_endpoint(
     operation_id="testWebhookEndpoint",
     summary="Send a webhook.test event",
     status_code=202,
+    response_model=WebhookTestQueued,
 )
-def send_test(request: Request, session: DbSession, token: AdminToken, endpoint_id: int):
+def send_test(
+    request: Request, session: DbSession, token: AdminToken, endpoint_id: RowId
+) -> JSONResponse:
     endpoint = service.get_endpoint(
         session=session, school_id=token.school_id, endpoint_id=endpoint_id
     )
@@ -81,7 +86,7 @@ def send_test(request: Request, session: DbSession, token: AdminToken, endpoint_
     summary="The latest deliveries to an endpoint",
 )
 def list_deliveries(
-    session: DbSession, token: AdminToken, endpoint_id: int
+    session: DbSession, token: AdminToken, endpoint_id: RowId
 ) -> Page[DeliveryPublic]:
     endpoint = service.get_endpoint(
         session=session, school_id=token.school_id, endpoint_id=endpoint_id
@@ -98,7 +103,7 @@ def list_deliveries(
     summary="Try a failed delivery again now",
 )
 def retry(
-    request: Request, session: DbSession, token: AdminToken, message_id: int
+    request: Request, session: DbSession, token: AdminToken, message_id: RowId
 ) -> DeliveryPublic:
     message = service.retry_now(
         session=session,

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
@@ -84,9 +85,31 @@ class DeliveryAttempt(SQLModel, table=True):
 
 
 class EndpointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://hooks.example.org/haven",
+                    "description": "The DSL's case management system",
+                    "events": ["incident.escalated", "incident.updated"],
+                    "format": "standard",
+                },
+                {
+                    "url": "dsl@school.example",
+                    "description": "The DSL's inbox",
+                    "events": ["incident.escalated"],
+                    "format": "email",
+                },
+            ]
+        },
+    )
 
-    url: str = PydanticField(min_length=1, max_length=500)
+    url: str = PydanticField(
+        min_length=1,
+        max_length=500,
+        description="An https URL on the internet; for the email format, an email address",
+    )
     description: str = PydanticField(default="", max_length=200)
     events: list[EventType] = PydanticField(min_length=1)
     format: EndpointFormat = EndpointFormat.standard
@@ -105,6 +128,11 @@ class EndpointPublic(BaseModel):
 
 class EndpointCreated(EndpointPublic):
     secret: str = PydanticField(description="Shown once: keep it to verify signatures")
+
+
+class WebhookTestQueued(BaseModel):
+    webhook_id: str = PydanticField(description="The id of the test message, as delivered")
+    status: Literal["queued"]
 
 
 class DeliveryPublic(BaseModel):

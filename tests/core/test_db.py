@@ -3,9 +3,12 @@
 import threading
 import time
 
+import pytest
 import sqlalchemy as sa
 
-from app.core.db import make_engine
+from app.auth.models import School
+from app.core.db import get_for_school, make_engine
+from app.core.errors import NotFound
 
 
 def test_two_writers_on_sqlite_wait_instead_of_failing(tmp_path):
@@ -47,3 +50,10 @@ def test_a_look_without_a_transaction_does_not_wait(tmp_path):
     writer.rollback()
     writer.close()
     engine.dispose()
+
+
+def test_an_id_no_row_could_have_is_simply_not_found(db):
+    # Asking SQLite for id 2**63 used to raise OverflowError (a 500) instead.
+    for row_id in (0, -1, 2**31, 2**63, 2**70):
+        with pytest.raises(NotFound):
+            get_for_school(db, School, row_id, 1, "school")

@@ -197,3 +197,62 @@ def test_the_same_key_at_the_same_moment_is_a_conflict_not_a_duplicate(db):
     idempotency.remember(session=db, token=token, key="k-1", body=body, status=201, response={})
     with pytest.raises(Conflict, match="already being handled"):
         idempotency.remember(session=db, token=token, key="k-1", body=body, status=201, response={})
+
+
+def test_null_for_a_field_that_cannot_be_empty_is_refused_not_a_crash(client, db):
+    headers = _headers(db, Scope.incidents_write, Scope.incidents_read)
+    incident = client.post("/api/v1/incidents", json=_body(), headers=headers).json()
+    for field in ("title", "target_type", "status", "content_flags", "removal_requested"):
+        response = client.patch(
+            f"/api/v1/incidents/{incident['id']}", json={field: None}, headers=headers
+        )
+        assert _problem(response, 422)["errors"][0]["field"] == field
+    read = client.get(f"/api/v1/incidents/{incident['id']}", headers=headers).json()
+    assert read == incident
+    unassigned = client.patch(
+        f"/api/v1/incidents/{incident['id']}", json={"assigned_to": None}, headers=headers
+    )
+    assert unassigned.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"suspected_criminal_offence": 0},
+        {"removal_requested": "yes"},
+        {"occurred_at": "0"},
+        {"occurred_at": 1700000000},
+        {"occurred_at": "2026-01-01"},
+        {"people": [{"person_id": "12", "role": "victim"}]},
+        {"lado_harm_test": {"unsuitable": 1}},
+    ],
+)
+def test_values_of_the_wrong_type_are_refused_not_converted(client, db, overrides):
+    headers = _headers(db, Scope.incidents_write)
+    response = client.post("/api/v1/incidents", json=_body(**overrides), headers=headers)
+    _problem(response, 422)
+    assert db.exec(select(Incident)).all() == []
+
+
+def test_an_id_too_large_for_the_database_is_refused_not_a_crash(client, db):
+    headers = _headers(db, Scope.incidents_write, Scope.incidents_read)
+    huge = 2**63
+    _problem(client.get(f"/api/v1/incidents/{huge}", headers=headers), 422)
+    _problem(client.get(f"/api/v1/incidents/{huge}/timeline", headers=headers), 422)
+    _problem(client.get("/api/v1/incidents", params={"assigned_to": huge}, headers=headers), 422)
+    response = client.patch("/api/v1/incidents/1", json={"assigned_to": huge}, headers=headers)
+    _problem(response, 422)
+
+
+def test_a_timeline_entry_kind_is_one_of_three(client, db):
+    headers = _headers(db, Scope.incidents_write)
+    incident = client.post("/api/v1/incidents", json=_body(), headers=headers).json()
+    url = f"/api/v1/incidents/{incident['id']}/timeline"
+    for body in (
+        {"kind": "escalation", "text": "Escalated by hand"},
+        {"kind": "note", "text": "   "},
+    ):
+        _problem(client.post(url, json=body, headers=headers), 422)
+    assert (
+        client.post(url, json={"kind": "note", "text": "Seen"}, headers=headers).status_code == 201
+    )
