@@ -3,7 +3,7 @@
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
@@ -20,6 +20,7 @@ from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
 from app.core.middleware import SecurityHeadersMiddleware
 from app.core.migrations import head_revision
+from app.core.nul import refuse_nul_characters
 from app.escalation import api as escalation_api
 from app.escalation import pages as escalation_pages
 from app.home import pages as home_pages
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     app.include_router(health_router)
     app.include_router(api_docs_router)
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_nul_characters)])
     api.include_router(people_api.router)
     api.include_router(checklists_api.router)
     api.include_router(incidents_api.router)

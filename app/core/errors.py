@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("haven.errors")
 
@@ -125,13 +126,35 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
     return _html_error(request, 422, "Invalid input", detail)
 
 
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the address answers to. Starlette's own `Allow` names the methods of the
+    first route whose path matched, but Haven has a route a method (GET and PATCH of an
+    incident are two routes)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    )
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed"}.get(
+        exc.status_code, "Error"
+    )
     detail = exc.detail if isinstance(exc.detail, str) else title
     if exc.status_code == 404:
         detail = "There is no page at this address."
     if is_api_request(request):
-        return problem_response(exc.status_code, title, detail, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        return problem_response(exc.status_code, title, detail, headers=headers)
     return _html_error(request, exc.status_code, title, detail)
 
 
