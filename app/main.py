@@ -21,6 +21,7 @@ from app.core.health import router as health_router
 from app.core.middleware import SecurityHeadersMiddleware
 from app.core.migrations import head_revision
 from app.core.nul import refuse_nul_characters
+from app.core.openapi import build_openapi
 from app.escalation import api as escalation_api
 from app.escalation import pages as escalation_pages
 from app.home import pages as home_pages
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         redoc_url=None,
         lifespan=lifespan,
     )
+    app.openapi = lambda: build_openapi(app)
     app.state.settings = settings
     app.state.engine = engine
     app.state.migration_head = head_revision()
