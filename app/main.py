@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 import app.models  # noqa: F401 - every table on the metadata
 from app.auth import admin_pages
 from app.auth import pages as auth_pages
+from app.auth.rate_limit import TokenRateLimiter
 from app.checklists import api as checklists_api
 from app.checklists import pages as checklists_pages
 from app.core.api_docs import router as api_docs_router
@@ -71,11 +72,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     app.state.migration_head = head_revision()
+    app.state.rate_limiter = TokenRateLimiter(settings.api_rate_limit, settings.rate_limit_storage)
 
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=(settings.max_upload_mb + 1) * 1024 * 1024,  # a file plus its form
         file_limit_bytes=settings.max_upload_mb * 1024 * 1024,
+        max_data_bytes=settings.max_json_mb * 1024 * 1024,
     )
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: headers on every answer
     install_error_handlers(app)

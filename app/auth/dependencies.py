@@ -108,6 +108,7 @@ def api_token(
 
 def require_scope(scope: Scope) -> Callable[..., ApiToken]:
     def check(request: Request, session: DbSession, token: Annotated[ApiToken, Depends(api_token)]):
+        request.app.state.rate_limiter.check(token.id)
         if scope.value not in token.scopes:
             raise PermissionDenied(f"This token lacks the '{scope.value}' scope.")
         if service.note_token_use(session=session, token=token):

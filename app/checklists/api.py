@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app.auth.dependencies import require_scope, token_actor
 from app.auth.models import ApiToken, Scope
@@ -20,6 +20,7 @@ from app.checklists.models import (
     ItemCompletionUpdate,
     RunStatus,
 )
+from app.core.conditional import IfNoneMatch, json_with_etag
 from app.core.db import DbSession
 from app.core.pagination import (
     Cursor,
@@ -130,6 +131,20 @@ def create_runs(
         "skipped": result.skipped,
     }
     return JSONResponse(payload, status_code=201)
+
+
+@router.get(
+    "/checklist-runs/{run_id}",
+    operation_id="getChecklistRun",
+    summary="One checklist run with its completed items",
+    response_model=ChecklistRunPublic,
+)
+def get_run(
+    session: DbSession, token: ReadToken, run_id: RowId, if_none_match: IfNoneMatch = None
+) -> Response:
+    run = service.get_run(session=session, school_id=token.school_id, run_id=run_id)
+    view = service.run_view(session=session, run=run)
+    return json_with_etag(_run_public(view, utcnow()), if_none_match=if_none_match)
 
 
 @router.put(

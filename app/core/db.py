@@ -58,11 +58,22 @@ def get_session(request: Request) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(get_session)]
 
 
-def get_for_school(session: Session, model: type[T], row_id: int, school_id: int, what: str) -> T:
-    """A row by id, only if it belongs to the school: anything else is simply not found."""
+def get_for_school(
+    session: Session,
+    model: type[T],
+    row_id: int,
+    school_id: int,
+    what: str,
+    *,
+    for_update: bool = False,
+) -> T:
+    """A row by id, only if it belongs to the school: anything else is simply not found.
+
+    `for_update` locks the row until the transaction ends (PostgreSQL; SQLite's writers are
+    serialised anyway), for a check-then-write such as `If-Match`."""
     if not 0 < row_id <= MAX_ROW_ID:  # could not be an id: asking the database would fail
         raise NotFound(f"No such {what}.")
-    row = session.get(model, row_id)
+    row = session.get(model, row_id, with_for_update=for_update or None)
     if row is None or row.school_id != school_id:
         raise NotFound(f"No such {what}.")
     return row

@@ -23,6 +23,7 @@ class DomainError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
+        self.headers: dict[str, str] = {}
 
 
 class NotFound(DomainError):
@@ -105,7 +106,8 @@ def _login_redirect(request: Request, target: str) -> Response:
 
 async def _domain_error(request: Request, exc: DomainError) -> Response:
     if is_api_request(request):
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        headers |= exc.headers
         return problem_response(
             exc.status_code, exc.title, exc.detail, errors=exc.errors, headers=headers
         )

@@ -3,11 +3,12 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app.auth.dependencies import require_scope, token_actor
 from app.auth.models import ApiToken, Scope
 from app.core import idempotency
+from app.core.conditional import IfMatch, IfNoneMatch, json_with_etag, require_current
 from app.core.db import DbSession
 from app.core.errors import InvalidInput
 from app.core.pagination import (
@@ -139,29 +140,47 @@ def create_incident(
     return JSONResponse(payload, status_code=201)
 
 
-@router.get("/{incident_id}", operation_id="getIncident", summary="One incident")
+@router.get(
+    "/{incident_id}",
+    operation_id="getIncident",
+    summary="One incident",
+    response_model=IncidentPublic,
+)
 def get_incident(
-    request: Request, session: DbSession, token: ReadToken, incident_id: RowId
-) -> IncidentPublic:
+    request: Request,
+    session: DbSession,
+    token: ReadToken,
+    incident_id: RowId,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     incident = service.get_incident(
         session=session, school_id=token.school_id, incident_id=incident_id
     )
     service.record_view(session=session, incident=incident, user=None, actor=token_actor(request))
     session.commit()
-    return _public(session, incident)
+    return json_with_etag(_public(session, incident), if_none_match=if_none_match)
 
 
-@router.patch("/{incident_id}", operation_id="updateIncident", summary="Change an incident")
+@router.patch(
+    "/{incident_id}",
+    operation_id="updateIncident",
+    summary="Change an incident",
+    description="Send the `ETag` of the version you read in `If-Match` so that a change made "
+    "by someone else in the meantime is not overwritten (answered `412`).",
+    response_model=IncidentPublic,
+)
 def update_incident(
     request: Request,
     session: DbSession,
     token: WriteToken,
     incident_id: RowId,
     body: IncidentUpdate,
-) -> IncidentPublic:
+    if_match: IfMatch = None,
+) -> Response:
     incident = service.get_incident(
-        session=session, school_id=token.school_id, incident_id=incident_id
+        session=session, school_id=token.school_id, incident_id=incident_id, for_update=True
     )
+    require_current(_public(session, incident), if_match)
     flows.update_incident(
         base_url=request.app.state.settings.base_url,
         session=session,
@@ -170,7 +189,7 @@ def update_incident(
         actor=token_actor(request),
     )
     session.commit()
-    return _public(session, incident)
+    return json_with_etag(_public(session, incident))
 
 
 @router.get(

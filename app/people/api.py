@@ -3,9 +3,11 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 
 from app.auth.dependencies import require_scope, token_actor
 from app.auth.models import ApiToken, Scope
+from app.core.conditional import IfNoneMatch, json_with_etag
 from app.core.db import DbSession
 from app.core.pagination import (
     Cursor,
@@ -16,6 +18,7 @@ from app.core.pagination import (
     next_change_cursor,
     require_timezone,
 )
+from app.core.types import RowId
 from app.people import flows, service
 from app.people.models import PeopleSync, PeopleSyncResult, PersonPublic
 
@@ -62,3 +65,19 @@ def sync_people(
     )
     session.commit()
     return result
+
+
+@router.get(
+    "/{person_id}",
+    operation_id="getPerson",
+    summary="One person of the roster",
+    response_model=PersonPublic,
+)
+def get_person(
+    session: DbSession,
+    token: Annotated[ApiToken, Depends(require_scope(Scope.people_read))],
+    person_id: RowId,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    person = service.get_person(session=session, school_id=token.school_id, person_id=person_id)
+    return json_with_etag(PersonPublic.model_validate(person), if_none_match=if_none_match)

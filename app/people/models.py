@@ -5,7 +5,15 @@ from enum import StrEnum
 from typing import Annotated
 
 import sqlalchemy as sa
-from pydantic import ConfigDict, EmailStr, StringConstraints, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    EmailStr,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from sqlmodel import Field, SQLModel
 
 from app.core.types import UTCDateTime, enum_type, utcnow
@@ -61,6 +69,12 @@ class PersonPublic(PersonBase):
 _UPN_PATTERN = r"^[A-Z][0-9]{11}[0-9A-Z]$"
 
 
+def _blank_allowed(schema: dict) -> WithJsonSchema:
+    """The published schema of a field that also takes "" (read as null), as MIS exports send
+    for "no value"; validation itself stays one rule, so a bad value gives one error."""
+    return WithJsonSchema({"anyOf": [schema, {"const": ""}, {"type": "null"}]})
+
+
 class PersonIn(PersonBase):
     """One roster record as the MIS sends it; unknown fields are refused."""
 
@@ -69,11 +83,18 @@ class PersonIn(PersonBase):
     external_id: str = Field(min_length=1, max_length=100)
     forename: str = Field(min_length=1, max_length=100)
     surname: str = Field(min_length=1, max_length=100)
-    upn: Annotated[str, StringConstraints(pattern=_UPN_PATTERN)] | None = Field(
+    # An empty string, as MIS exports send for "no value", is read as null.
+    upn: Annotated[
+        Annotated[str, StringConstraints(pattern=_UPN_PATTERN)] | None,
+        _blank_allowed({"type": "string", "pattern": _UPN_PATTERN}),
+    ] = Field(
         default=None,
         description="Unique pupil number: a letter, 11 digits, then a digit or letter",
     )
-    email: EmailStr | None = Field(default=None, max_length=254)
+    email: Annotated[
+        EmailStr | None, _blank_allowed({"type": "string", "format": "email", "maxLength": 254})
+    ] = Field(default=None, max_length=254)
+    is_active: StrictBool = True
 
     @field_validator(
         "preferred_forename",
@@ -115,7 +136,7 @@ class PeopleSync(SQLModel):
     model_config = ConfigDict(extra="forbid")
 
     people: list[PersonIn] = Field(max_length=MAX_PEOPLE_PER_SYNC)
-    deactivate_missing: bool = Field(
+    deactivate_missing: StrictBool = Field(
         default=False,
         description="A full sync: people of the school not in this request are marked inactive, "
         "and the accounts linked to them are deactivated",

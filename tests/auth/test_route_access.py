@@ -126,6 +126,8 @@ ACCESS: dict[tuple[str, str], object] = {
     ("POST", "/api/v1/incidents/{incident_id}/evidence"): Scope.incidents_write,
     ("GET", "/api/v1/people"): Scope.people_read,
     ("PUT", "/api/v1/people"): Scope.people_write,
+    ("GET", "/api/v1/people/{person_id}"): Scope.people_read,
+    ("GET", "/api/v1/checklist-runs/{run_id}"): Scope.checklists_read,
 }
 
 
