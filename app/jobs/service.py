@@ -13,6 +13,7 @@ from app.auth.models import School
 from app.checklists import service as checklists_service
 from app.core.types import utcnow
 from app.jobs.models import JobRun
+from app.people import service as people_service
 from app.policies import service as policies_service
 from app.webhooks import service as webhooks_service
 from app.webhooks.models import EventType
@@ -69,10 +70,15 @@ def _policy_reviews(session: Session, school_id: int, now: datetime, base_url: s
     return len(due)
 
 
+def _stale_imports(session: Session, school_id: int, now: datetime, base_url: str) -> int:
+    return people_service.purge_stale_imports(session=session, now=now, school_id=school_id)
+
+
 JOBS = [
     Job("checklists.yearly", timedelta(days=1), _yearly_checklists),
     Job("checklists.overdue", timedelta(days=1), _overdue_checklists),
     Job("policies.review_due", timedelta(days=1), _policy_reviews),
+    Job("people.stale_imports", timedelta(hours=1), _stale_imports),
 ]
 
 

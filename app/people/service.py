@@ -319,17 +319,17 @@ def _safe_filename(filename: str) -> str:
     return name.strip()[:200]
 
 
-def purge_stale_imports(*, session: Session, now: datetime | None = None) -> int:
+def purge_stale_imports(
+    *, session: Session, now: datetime | None = None, school_id: int | None = None
+) -> int:
     """Delete previews never applied within a day: their rows hold children's details."""
     cutoff = (now or utcnow()) - IMPORT_KEPT_FOR
-    result = session.execute(
-        delete(RosterImport)
-        .where(
-            RosterImport.status == RosterImportStatus.previewed,
-            RosterImport.created_at < cutoff,
-        )
-        .execution_options(synchronize_session=False)
+    query = delete(RosterImport).where(
+        RosterImport.status == RosterImportStatus.previewed, RosterImport.created_at < cutoff
     )
+    if school_id is not None:
+        query = query.where(RosterImport.school_id == school_id)
+    result = session.execute(query.execution_options(synchronize_session=False))
     return result.rowcount or 0
 
 

@@ -35,7 +35,9 @@ def test_yearly_checklists_are_issued_once_a_day_at_most(committed_engine):
     now = utcnow()
     assert run_due_jobs(engine=committed_engine, now=now)["checklists.yearly"] == 1
     # A second worker, or the next round, finds the job already done for today.
-    assert run_due_jobs(engine=committed_engine, now=now + timedelta(hours=1)) == {}
+    assert "checklists.yearly" not in run_due_jobs(
+        engine=committed_engine, now=now + timedelta(hours=1)
+    )
     assert (
         run_due_jobs(engine=committed_engine, now=now + timedelta(days=1))["checklists.yearly"] == 0
     )
@@ -108,3 +110,29 @@ def test_overdue_checklists_are_announced_once(committed_engine):
         (message,) = session.exec(select(OutboxMessage)).all()
     assert message.event_type == EventType.checklist_overdue
     assert message.payload["data"]["url"] == f"https://haven.test/checklists/runs/{run.id}"
+
+
+def test_roster_previews_never_applied_are_deleted_after_a_day(committed_engine):
+    from app.people.models import RosterImport, RosterImportStatus
+
+    with Session(committed_engine, expire_on_commit=False) as session:
+        admin = make_user(session)
+        for age, status in [
+            (timedelta(hours=30), RosterImportStatus.previewed),
+            (timedelta(hours=2), RosterImportStatus.previewed),
+            (timedelta(hours=30), RosterImportStatus.applied),
+        ]:
+            session.add(
+                RosterImport(
+                    school_id=admin.school_id,
+                    created_by_id=admin.id,
+                    created_at=utcnow() - age,
+                    status=status,
+                    people=[{"external_id": "1"}] if status == "previewed" else [],
+                )
+            )
+        session.commit()
+    assert run_due_jobs(engine=committed_engine)["people.stale_imports"] == 1
+    with Session(committed_engine) as session:
+        kept = session.exec(select(RosterImport.status)).all()
+    assert sorted(kept) == ["applied", "previewed"]
