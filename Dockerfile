@@ -72,9 +72,11 @@ COPY templates ./templates
 COPY static ./static
 COPY docker/entrypoint.sh ./docker/entrypoint.sh
 
+# MALLOC_ARENA_MAX: see `haven serve` in app/cli.py.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    MALLOC_ARENA_MAX=2 \
     HAVEN_DEV=false \
     HAVEN_EVIDENCE_DIR=/data/evidence
 

@@ -2,6 +2,7 @@
 
 import getpass
 import logging
+import os
 import signal
 import sys
 import threading
@@ -165,6 +166,11 @@ def serve(
 
     settings = _ready()
     _require_migrated(settings)
+    # Requests run on a pool of threads, and glibc gives threads malloc arenas of their own,
+    # which keep memory a burst of requests once needed: two arenas keep each worker's resident
+    # memory lower at no measurable cost. Worker processes read it as they start (the image
+    # sets it for a single worker, which is this process).
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     typer.echo(f"haven: serving on http://{host}:{port}")
     uvicorn.run(
         "app.main:create_app",

@@ -57,11 +57,9 @@ def record_event(
     detail: dict | None = None,
 ) -> AuditEvent:
     """Append one event in the caller's transaction. `detail` holds metadata, never content."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
-    last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    seq, prev_hash = _chain_end(session)
     event = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
+        seq=seq + 1,
         school_id=school_id,
         occurred_at=utcnow().replace(microsecond=0),
         actor_user_id=actor.user_id,
@@ -72,12 +70,32 @@ def record_event(
         request_id=actor.request_id,
         ip_address=actor.ip_address,
         detail=detail or {},
-        prev_hash=last.hash if last else GENESIS_HASH,
+        prev_hash=prev_hash,
     )
     event.hash = _event_hash(event)
     session.add(event)
     session.flush()
+    session.info[_CHAIN_END] = (session.get_transaction(), event.seq, event.hash)
     return event
+
+
+_CHAIN_END = "audit_chain_end"
+
+
+def _chain_end(session: Session) -> tuple[int, str]:
+    """The last event's seq and hash, with the chain held for the rest of the transaction: by an
+    advisory lock on PostgreSQL, by the write lock every SQLite transaction takes at its start.
+    Held, the chain cannot move, so later events of the same transaction need not look again."""
+    transaction = session.get_transaction()
+    known = session.info.get(_CHAIN_END)
+    if known is not None and transaction is not None and known[0] is transaction:
+        return known[1], known[2]
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
+    last = session.exec(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    return (last[0], last[1]) if last else (0, GENESIS_HASH)
 
 
 @dataclass(frozen=True)

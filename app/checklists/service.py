@@ -394,8 +394,14 @@ def add_run_items(
     *, session: Session, run: ChecklistRun, texts: list[str], guidance: str
 ) -> list[ChecklistItem]:
     """Steps for this run only, after the template's (e.g. an escalation's required actions)."""
-    view = run_view(session=session, run=run)
-    position = max((i.position for i in view.items), default=0)
+    position = session.exec(
+        select(func.coalesce(func.max(ChecklistItem.position), 0)).where(
+            or_(
+                and_(ChecklistItem.template_id == run.template_id, ChecklistItem.run_id.is_(None)),
+                ChecklistItem.run_id == run.id,
+            )
+        )
+    ).one()
     added = []
     for text in texts:
         position += 1
@@ -769,12 +775,16 @@ def start_playbook(
     return run
 
 
-def playbook_of(*, session: Session, incident_id: int) -> RunView | None:
-    run = session.exec(
+def playbook_run(*, session: Session, incident_id: int) -> ChecklistRun | None:
+    return session.exec(
         select(ChecklistRun)
         .where(ChecklistRun.incident_id == incident_id)
         .order_by(ChecklistRun.id)
     ).first()
+
+
+def playbook_of(*, session: Session, incident_id: int) -> RunView | None:
+    run = playbook_run(session=session, incident_id=incident_id)
     return run_view(session=session, run=run) if run else None
 
 

@@ -10,6 +10,7 @@ from app.audit.service import Actor
 from app.auth.models import User
 from app.checklists import service as checklists_service
 from app.core.errors import InvalidInput
+from app.core.types import utcnow
 from app.escalation import service as escalation_service
 from app.incidents import service, uploads
 from app.incidents.library import PLAYBOOK_KEY
@@ -73,15 +74,21 @@ def escalate(*, session: Session, incident: Incident, actor: Actor, base_url: st
     fired = escalation_service.evaluate(session=session, incident=incident)
     if not fired:
         return fired
-    playbook = checklists_service.playbook_of(session=session, incident_id=incident.id)
+    # Every change to the incident first, so that its row is written once.
+    for item in fired:
+        if item.rule.severity.rank > incident.severity.rank:
+            incident.severity = item.rule.severity
+    if incident.status in (IncidentStatus.open, IncidentStatus.in_progress):
+        incident.status = IncidentStatus.escalated
+    session.add(incident)
+    playbook = checklists_service.playbook_run(session=session, incident_id=incident.id)
+    now = utcnow()
     for item in fired:
         rule = item.rule
-        if rule.severity.rank > incident.severity.rank:
-            incident.severity = rule.severity
         if playbook is not None and rule.required_actions:
             checklists_service.add_run_items(
                 session=session,
-                run=playbook.run,
+                run=playbook,
                 texts=rule.required_actions,
                 guidance=f"Added because the rule '{rule.name}' applies.",
             )
@@ -94,10 +101,8 @@ def escalate(*, session: Session, incident: Incident, actor: Actor, base_url: st
             rationale=item.escalation.reason,
             actor=actor,
             detail={"rule": rule.key, "escalation_id": item.escalation.id},
+            at=now,
         )
-    if incident.status in (IncidentStatus.open, IncidentStatus.in_progress):
-        incident.status = IncidentStatus.escalated
-    session.add(incident)
     notifying = [item.rule for item in fired if item.rule.notify]
     if notifying:
         # Written in this transaction: the notice exists if and only if the escalation does.

@@ -227,6 +227,20 @@ class TimelineEntry(SQLModel, table=True):
     detail: dict = Field(default_factory=dict, sa_type=sa.JSON)
 
 
+class IncidentStatusCount(SQLModel, table=True):
+    """How many of a school's incidents have each status (none: no row), so the queue's counts
+    read a few rows instead of every incident. Kept by database triggers on `incident` (see
+    migration 0011), whatever writes the incidents; derived, so left out of backups and rebuilt
+    by the same triggers when a backup is restored."""
+
+    __tablename__ = "incident_status_count"
+    __table_args__ = {"info": {"derived": True}}
+
+    school_id: int = Field(foreign_key="school.id", primary_key=True)
+    status: IncidentStatus = Field(sa_type=enum_type(IncidentStatus), primary_key=True)
+    count: int
+
+
 class IncidentCounter(SQLModel, table=True):
     """The last reference number given in a year, per school (INC-YYYY-NNNN)."""
 
