@@ -18,6 +18,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -239,8 +240,7 @@ def count_incidents(engine: sa.Engine) -> int:
         return connection.exec_driver_sql("SELECT count(*) FROM incident").scalar_one()
 
 
-def measure_database(name: str, url: str, folder: Path, args, log) -> list[dict]:
-    rows: list[dict] = []
+def measure_database(name: str, url: str, folder: Path, args, log, rows: list, save) -> None:
     engine = make_engine(url)
     arrivals: dict[str, float] = {}
     inbox = receiver(arrivals)
@@ -310,13 +310,13 @@ def measure_database(name: str, url: str, folder: Path, args, log) -> list[dict]
                     }
                 )
                 log(f"{name}: escalation to delivered median {median:.0f} ms, p99 {p99:.0f} ms")
+                save()  # each size as it is done: a run cut short keeps what it measured
             finally:
                 haven.stop()
     finally:
         haven.stop()
         inbox.shutdown()
         engine.dispose()
-    return rows
 
 
 @contextmanager
@@ -529,45 +529,52 @@ def main() -> None:
     def log(message: str) -> None:
         print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop Haven and drop the database
     rows: list[dict] = []
+
+    def save() -> str:
+        meta = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": commit(),
+            "machine": describe_machine(),
+            "versions": versions(),
+            "workers": args.workers,
+            "connections": args.connections,
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "levels": args.levels,
+            "minutes": round((time.monotonic() - started) / 60, 1),
+            "notes": NOTES,
+        }
+        table = evaluate(rows)
+        args.out.mkdir(parents=True, exist_ok=True)
+        document = {"meta": meta, "targets": TARGETS, "rows": rows, "table": table}
+        (args.out / "results.json").write_text(json.dumps(document, indent=2) + "\n")
+        text = markdown(table, meta)
+        (args.out / "results.md").write_text(text)
+        return text
+
     for name in args.databases.split(","):
         with tempfile.TemporaryDirectory(prefix="haven-bench-") as tmp:
             folder = Path(tmp)
             with database(name, folder) as url:
-                rows += measure_database(name, url, folder, args, log)
-    meta = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit(),
-        "machine": describe_machine(),
-        "versions": versions(),
-        "workers": args.workers,
-        "connections": args.connections,
-        "duration": args.duration,
-        "warmup": args.warmup,
-        "levels": args.levels,
-        "minutes": round((time.monotonic() - started) / 60, 1),
-        "notes": [
-            "The load generator runs on the same machine as Haven and its database, so every "
-            "figure is a share of the same cores; the ratios to the baseline (`/healthz`, "
-            "measured in the same run against the same server) are what carry from one machine "
-            "to another.",
-            "Targets apply on PostgreSQL. Latency at scale compares the median of the largest "
-            "table with that of the smallest. Escalation to delivered is timed from the commit "
-            "of an escalated incident to the local receiver's 2xx, through `haven worker`, once "
-            "the create load's own notices have been delivered.",
-        ],
-    }
-    table = evaluate(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(
-        json.dumps({"meta": meta, "targets": TARGETS, "rows": rows, "table": table}, indent=2)
-        + "\n"
-    )
-    text = markdown(table, meta)
-    (args.out / "results.md").write_text(text)
+                measure_database(name, url, folder, args, log, rows, save)
+    text = save()
     print()
     print(text)
-    print(f"bench: {meta['minutes']} minutes; results in {args.out}/results.json and results.md")
+    minutes = (time.monotonic() - started) / 60
+    print(f"bench: {minutes:.1f} minutes; results in {args.out}/results.json and results.md")
+
+
+NOTES = [
+    "The load generator runs on the same machine as Haven and its database, so every figure is "
+    "a share of the same cores; the ratios to the baseline (`/healthz`, measured in the same run "
+    "against the same server) are what carry from one machine to another.",
+    "Targets apply on PostgreSQL. Latency at scale compares the median of the largest table with "
+    "that of the smallest. Escalation to delivered is timed from the commit of an escalated "
+    "incident to the local receiver's 2xx, through `haven worker`, once the create load's own "
+    "notices have been delivered.",
+]
 
 
 if __name__ == "__main__":
