@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -17,6 +18,7 @@ from app.core.config import Settings
 from app.core.db import make_engine
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
+from tests.browser.seed import Seeded, seed_school
 from tests.conftest import TEST_SECRET
 
 CHROMIUM = "/usr/bin/chromium"
@@ -61,20 +63,20 @@ class LiveHaven:
         return Session(self.engine, expire_on_commit=False)
 
 
-@pytest.fixture
-def live_haven(scratch_database, tmp_path) -> Iterator[LiveHaven]:
-    """Haven on a real port with its own committed database, as it runs in production."""
-    database_url = scratch_database()
-    engine = make_engine(database_url)
-    upgrade_to_head(engine)
-    settings = Settings(
+def haven_settings(database_url: str, evidence_dir) -> Settings:
+    return Settings(
         dev=False,  # Secure cookies: Chromium accepts them from http://localhost
         secret_key=TEST_SECRET,
         database_url=database_url,
-        evidence_dir=tmp_path / "evidence",
+        evidence_dir=evidence_dir,
         school_name="Browser Test School",
         worker="off",
     )
+
+
+@contextmanager
+def serve_haven(settings: Settings, engine) -> Iterator[LiveHaven]:
+    """Haven served by uvicorn on a free port of 127.0.0.1, in a thread of this process."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -88,9 +90,37 @@ def live_haven(scratch_database, tmp_path) -> Iterator[LiveHaven]:
         if time.monotonic() > deadline:
             raise RuntimeError("Haven did not start")
         time.sleep(0.05)
-    yield LiveHaven(url=f"http://localhost:{port}", engine=engine)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield LiveHaven(url=f"http://localhost:{port}", engine=engine)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_haven(scratch_database, tmp_path) -> Iterator[LiveHaven]:
+    """Haven on a real port with its own committed database, as it runs in production."""
+    database_url = scratch_database()
+    engine = make_engine(database_url)
+    upgrade_to_head(engine)
+    with serve_haven(haven_settings(database_url, tmp_path / "evidence"), engine) as haven:
+        yield haven
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def school(tmp_path_factory) -> Iterator[tuple[str, Seeded, object]]:
+    """A school with something on every page (tests/browser/seed.py), served once for a test
+    module, on SQLite: the tests that use it look at pages, not at the database, and every
+    other browser test runs on both databases."""
+    folder = tmp_path_factory.mktemp("school")
+    database_url = f"sqlite:///{folder / 'haven.db'}"
+    engine = make_engine(database_url)
+    upgrade_to_head(engine)
+    settings = haven_settings(database_url, folder / "evidence")
+    seeded = seed_school(settings, engine)
+    with serve_haven(settings, engine) as haven:
+        yield haven.url, seeded, engine
     engine.dispose()
 
 

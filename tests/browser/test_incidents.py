@@ -56,7 +56,7 @@ def test_report_then_triage_then_export(live_haven, page, browser, tmp_path):
     context = browser.new_context()
     lead = context.new_page()
     _sign_in(lead, live_haven.url, dsl)
-    lead.get_by_role("button", name="Open the incident queue").click()
+    lead.get_by_role("link", name="Open the incident queue").click()
     lead.get_by_label("Platform").select_option("tiktok")
     expect(lead).to_have_url(re.compile(r"platform=tiktok"))
     lead.get_by_role("link", name=reference).click()

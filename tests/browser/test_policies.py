@@ -25,7 +25,7 @@ def test_create_publish_acknowledge(live_haven, page, browser):
         staff = make_user(session, role=Role.staff)
     _sign_in(page, live_haven.url, head)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Policies").click()
-    page.get_by_role("button", name="New policy from a template").click()
+    page.get_by_role("link", name="New policy from a template").click()
     page.get_by_label(re.compile("Social media")).check()
     page.get_by_role("button", name="Create the draft").click()
     expect(page.get_by_text("The policy was created as a draft.")).to_be_visible()
