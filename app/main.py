@@ -23,6 +23,7 @@ from app.core.middleware import SecurityHeadersMiddleware
 from app.core.migrations import head_revision
 from app.core.nul import refuse_nul_characters
 from app.core.openapi import build_openapi
+from app.dashboard import pages as dashboard_pages
 from app.escalation import api as escalation_api
 from app.escalation import pages as escalation_pages
 from app.home import pages as home_pages
@@ -103,5 +104,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(people_pages.router)
     app.include_router(policies_pages.router)
     app.include_router(policies_pages.public_router)
+    app.include_router(dashboard_pages.router)
     app.include_router(home_pages.router)
     return app

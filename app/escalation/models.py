@@ -32,7 +32,11 @@ class EscalationRule(SQLModel, table=True):
 class Escalation(SQLModel, table=True):
     """A rule fired for an incident: once per incident and rule."""
 
-    __table_args__ = (sa.UniqueConstraint("incident_id", "rule_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("incident_id", "rule_id"),
+        # The dashboard: escalations by rule in a period.
+        sa.Index("ix_escalation_rule_id_created_at", "rule_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)

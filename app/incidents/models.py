@@ -151,6 +151,9 @@ class Incident(SQLModel, table=True):
         sa.Index("ix_incident_queue", "school_id", "status", "reported_at", "id"),
         sa.Index("ix_incident_school_id_reported_at_id", "school_id", "reported_at", "id"),
         sa.Index("ix_incident_school_id_updated_at_id", "school_id", "updated_at", "id"),
+        # The dashboard: open incidents by severity, and incidents closed in a period.
+        sa.Index("ix_incident_school_id_status_severity", "school_id", "status", "severity"),
+        sa.Index("ix_incident_school_id_closed_at", "school_id", "closed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -214,6 +217,10 @@ class TimelineEntry(SQLModel, table=True):
     """The chronology of an incident: appended to, never changed."""
 
     __tablename__ = "timeline_entry"
+    __table_args__ = (
+        # An incident's entries in order: its chronology, and its first action (the dashboard).
+        sa.Index("ix_timeline_entry_incident_id_created_at", "incident_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)

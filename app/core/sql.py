@@ -1,0 +1,54 @@
+"""SQL that the two databases write differently, as SQLAlchemy constructs, so that queries using
+it stay one query on both."""
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+
+class seconds_between(FunctionElement):
+    """`later - earlier` in seconds, as a float: `EXTRACT(EPOCH FROM ...)` on PostgreSQL,
+    `julianday()` arithmetic on SQLite (which stores times as ISO text)."""
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_between_postgresql(element, compiler, **kw):
+    later, earlier = list(element.clauses)
+    return (
+        f"EXTRACT(EPOCH FROM ({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)}))"
+    )
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_between_sqlite(element, compiler, **kw):
+    later, earlier = list(element.clauses)
+    return (
+        f"((julianday({compiler.process(later, **kw)}) - "
+        f"julianday({compiler.process(earlier, **kw)})) * 86400.0)"
+    )
+
+
+def median_of(values: sa.Select, *, name: str) -> sa.Select:
+    """The median of a one-column query and how many values it had (NULLs left out), in SQL on
+    both databases: number the sorted values and average the middle one or two.
+
+    The values are a materialized CTE named `name`, so that a value computed by a subquery is
+    computed once a row however often it is named; NULLs sort last and are not counted."""
+    inner = values.cte(name).prefix_with("MATERIALIZED")
+    (value,) = inner.c
+    ranked = sa.select(
+        value.label("value"),
+        sa.func.row_number().over(order_by=value.asc().nulls_last()).label("position"),
+        sa.func.count(value).over().label("total"),
+    ).subquery()
+    middle = sa.or_(
+        ranked.c.position == (ranked.c.total + 1) // 2,
+        ranked.c.position == (ranked.c.total + 2) // 2,
+    )
+    return sa.select(
+        sa.func.avg(ranked.c.value).label("median"), sa.func.max(ranked.c.total).label("count")
+    ).where(middle)
