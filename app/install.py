@@ -10,6 +10,7 @@ from app.core.config import Settings
 from app.escalation import service as escalation_service
 from app.incidents import service as incidents_service
 from app.incidents.library import PLAYBOOK
+from app.retention import service as retention_service
 
 
 def ensure_school(*, session: Session, settings: Settings) -> School:
@@ -22,4 +23,5 @@ def ensure_school(*, session: Session, settings: Settings) -> School:
     )
     incidents_service.install_contacts(session=session, school_id=school.id)
     escalation_service.install_default_rules(session=session, school_id=school.id)
+    retention_service.install_default_rules(session=session, school_id=school.id)
     return school

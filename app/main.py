@@ -29,10 +29,12 @@ from app.escalation import pages as escalation_pages
 from app.home import pages as home_pages
 from app.incidents import api as incidents_api
 from app.incidents import pages as incidents_pages
+from app.patterns import pages as patterns_pages
 from app.people import api as people_api
 from app.people import pages as people_pages
 from app.policies import api as policies_api
 from app.policies import pages as policies_pages
+from app.retention import pages as retention_pages
 from app.webhooks import api as webhooks_api
 from app.webhooks import pages as webhooks_pages
 from app.worker import start_in_thread
@@ -100,6 +102,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(checklists_pages.router)
     app.include_router(incidents_pages.router)
     app.include_router(escalation_pages.router)
+    app.include_router(patterns_pages.router)
+    app.include_router(retention_pages.router)
     app.include_router(webhooks_pages.router)
     app.include_router(people_pages.router)
     app.include_router(policies_pages.router)

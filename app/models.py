@@ -16,6 +16,7 @@ from app.incidents.models import (
 from app.jobs.models import JobRun
 from app.people.models import Person, RosterImport
 from app.policies.models import PhoneExemption, Policy, PolicyAcknowledgement, PolicyVersion
+from app.retention.models import RecordRetention, RetentionCheck, RetentionRule
 from app.webhooks.models import DeliveryAttempt, OutboxMessage, WebhookEndpoint
 
 __all__ = [
@@ -41,6 +42,9 @@ __all__ = [
     "Policy",
     "PolicyAcknowledgement",
     "PolicyVersion",
+    "RecordRetention",
+    "RetentionCheck",
+    "RetentionRule",
     "RosterImport",
     "School",
     "TimelineEntry",

@@ -17,6 +17,7 @@ from app.core.types import utcnow
 from app.incidents import flows as incident_flows
 from app.incidents.models import Incident, IncidentCreate
 from app.install import ensure_school
+from app.people.models import Person, PersonKind
 
 PASSWORD = "correct-horse-battery-staple"
 _counter = iter(range(1, 1_000_000))
@@ -51,6 +52,24 @@ def make_user(
         db.add(user)
     db.commit()
     return user
+
+
+def make_person(
+    db: Session, kind: PersonKind = PersonKind.pupil, forename="Ada", surname="Example", **extra
+) -> Person:
+    """Someone on the school's roster, as the MIS would have sent them."""
+    school = make_school(db)
+    person = Person(
+        school_id=school.id,
+        external_id=f"MIS-{kind.value}-{forename}-{surname}-{next(_counter)}",
+        kind=kind,
+        forename=forename,
+        surname=surname,
+        **extra,
+    )
+    db.add(person)
+    db.commit()
+    return person
 
 
 def make_token(db: Session, *scopes: Scope, name: str = "MIS") -> tuple[str, ApiToken]:

@@ -13,6 +13,7 @@ from app.core.templating import render
 from app.core.types import utcnow
 from app.incidents import service as incidents_service
 from app.policies import service as policies_service
+from app.retention import service as retention_service
 from app.webhooks import service as webhooks_service
 
 router = page_router()
@@ -42,6 +43,9 @@ def home(request: Request, session: DbSession, user: CurrentUser):
             session=session, school_id=user.school_id
         )
         context["failed_notices"] = webhooks_service.failed_count(
+            session=session, school_id=user.school_id
+        )
+        context["retention"] = retention_service.last_count(
             session=session, school_id=user.school_id
         )
     if user.role == Role.admin:

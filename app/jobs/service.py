@@ -15,6 +15,7 @@ from app.core.types import utcnow
 from app.jobs.models import JobRun
 from app.people import service as people_service
 from app.policies import service as policies_service
+from app.retention import service as retention_service
 from app.webhooks import service as webhooks_service
 from app.webhooks.models import EventType
 
@@ -74,11 +75,17 @@ def _stale_imports(session: Session, school_id: int, now: datetime, base_url: st
     return people_service.purge_stale_imports(session=session, now=now, school_id=school_id)
 
 
+def _retention_review(session: Session, school_id: int, now: datetime, base_url: str) -> int:
+    """Count the records past their retention period, for the DSL's home page (never deletes)."""
+    return retention_service.refresh_count(session=session, school_id=school_id, now=now)
+
+
 JOBS = [
     Job("checklists.yearly", timedelta(days=1), _yearly_checklists),
     Job("checklists.overdue", timedelta(days=1), _overdue_checklists),
     Job("policies.review_due", timedelta(days=1), _policy_reviews),
     Job("people.stale_imports", timedelta(hours=1), _stale_imports),
+    Job("retention.review_due", timedelta(days=1), _retention_review),
 ]
 
 

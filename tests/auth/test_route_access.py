@@ -19,6 +19,7 @@ ADMIN = frozenset({Role.admin})
 LEADERS = frozenset({Role.dsl, Role.deputy_dsl, Role.slt})
 SAFEGUARDING = frozenset({Role.dsl, Role.deputy_dsl})
 POLICY_LEADS = frozenset({Role.slt, Role.dsl, Role.deputy_dsl})
+DSL_ONLY = frozenset({Role.dsl})
 
 ACCESS: dict[tuple[str, str], object] = {
     ("GET", "/api/openapi.json"): EVERYONE,
@@ -79,6 +80,15 @@ ACCESS: dict[tuple[str, str], object] = {
     ("GET", "/contacts"): SAFEGUARDING,
     ("POST", "/contacts/{contact_id}"): SAFEGUARDING,
     ("POST", "/incidents/{incident_id}/people"): SAFEGUARDING,
+    ("GET", "/patterns"): SAFEGUARDING,
+    ("GET", "/admin/retention"): SAFEGUARDING,
+    ("POST", "/admin/retention/rules/{record_type}"): SAFEGUARDING,
+    ("POST", "/admin/retention/holds"): SAFEGUARDING,
+    ("POST", "/admin/retention/{kind}/{record_id}/keep"): SAFEGUARDING,
+    ("POST", "/admin/retention/{kind}/{record_id}/hold"): SAFEGUARDING,
+    ("POST", "/admin/retention/{kind}/{record_id}/release"): DSL_ONLY,
+    ("GET", "/admin/retention/{kind}/{record_id}/delete"): DSL_ONLY,
+    ("POST", "/admin/retention/{kind}/{record_id}/delete"): DSL_ONLY,
     ("GET", "/admin/rules"): SAFEGUARDING,
     ("POST", "/admin/rules"): SAFEGUARDING,
     ("POST", "/admin/rules/{rule_id}"): SAFEGUARDING,
