@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from app.core.config import Settings
+from app.core.errors import database_error_reason, is_database_unavailable
 from app.jobs.service import hold_lease, run_due_jobs
 from app.webhooks import delivery
 
@@ -32,6 +33,7 @@ def run_worker(
     client = delivery.client_for(settings)
     send_email = delivery.email_sender_for(settings)
     last_jobs = 0.0
+    database_away = False  # said once when the database goes, once when it is back
     try:
         while not stop.is_set():
             try:
@@ -46,8 +48,19 @@ def run_worker(
                     base_url = settings.base_url if settings is not None else ""
                     if done := run_due_jobs(engine=engine, base_url=base_url):
                         log.info("jobs done: %s", done)
-            except Exception:  # the database may be briefly away; try again next round
-                log.exception("worker round failed")
+                if database_away:
+                    log.warning("worker: the database can be reached again")
+                    database_away = False
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    log.exception("worker round failed")
+                elif not database_away:  # an outage is not a bug: no trace, and not every round
+                    log.warning(
+                        "worker: the database cannot be reached (%s); trying again every %s s",
+                        database_error_reason(exc),
+                        poll_seconds,
+                    )
+                    database_away = True
             stop.wait(poll_seconds)
     finally:
         client.close()

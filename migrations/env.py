@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 import app.models  # noqa: F401 - registers every table on the metadata
 from app.core.config import get_settings
 from app.core.db import make_engine
+from app.core.migrations import check_foreign_keys, sqlite_foreign_keys_off
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -37,12 +38,14 @@ def run_migrations_online() -> None:
         _configure(connection=connection)
         with context.begin_transaction():
             context.run_migrations()
+            check_foreign_keys(connection)
         return
     engine = make_engine(get_settings().database_url)
-    with engine.connect() as connection:
+    with engine.connect() as connection, sqlite_foreign_keys_off(connection):
         _configure(connection=connection)
         with context.begin_transaction():
             context.run_migrations()
+            check_foreign_keys(connection)
     engine.dispose()
 
 

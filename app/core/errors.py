@@ -4,7 +4,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -83,11 +85,13 @@ def _field_errors(exc: RequestValidationError) -> list[dict]:
     ]
 
 
-def _html_error(request: Request, status: int, title: str, detail: str) -> Response:
+def _html_error(
+    request: Request, status: int, title: str, detail: str, *, headers: dict | None = None
+) -> Response:
     from app.core.templating import render  # imported late: templating imports auth helpers
 
     # An htmx request shows the message in the page's #flash region, whatever its target.
-    headers = {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"}
+    headers = {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML", **(headers or {})}
     return render(
         request,
         "errors/error.html",
@@ -160,7 +164,57 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     return _html_error(request, exc.status_code, title, detail)
 
 
+# How long a client should wait before trying again when the database cannot be reached: long
+# enough for PostgreSQL to restart or fail over, short enough for someone reporting a concern.
+DATABASE_RETRY_AFTER_SECONDS = 30
+DATABASE_UNAVAILABLE = (
+    "Haven cannot reach its database just now, so this could not be done. Please try again in "
+    "a minute; if this keeps happening, tell your IT technician."
+)
+DATABASE_UNAVAILABLE_API = (
+    "Haven cannot reach its database just now. Send the request again after the wait "
+    "Retry-After gives, with the same Idempotency-Key if it had one."
+)
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """The database could not serve the request for now: it is down or restarting, the
+    connection was lost, the pool had no connection free, or SQLite stayed locked. Nothing the
+    request wrote was committed, and the same request may succeed later."""
+    return isinstance(exc, OperationalError | PoolTimeoutError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def database_error_reason(exc: BaseException) -> str:
+    """The driver's own first line (e.g. "connection refused"), for a log line of its own."""
+    reason = str(getattr(exc, "orig", None) or exc).strip()
+    return (reason.splitlines() or [type(exc).__name__])[0][:200]
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After, never a stack trace: an outage is not a bug in the request."""
+    log.warning(
+        "database unavailable (request %s): %s",
+        getattr(request.state, "request_id", "-"),
+        database_error_reason(exc),
+    )
+    headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+    if is_api_request(request):
+        detail = DATABASE_UNAVAILABLE_API
+        return problem_response(503, "Service unavailable", detail, headers=headers)
+    title = "Haven is unavailable"
+    try:
+        return _html_error(request, 503, title, DATABASE_UNAVAILABLE, headers=headers)
+    except Exception:  # the page itself needed the database: say it plainly instead
+        log.warning("could not render the unavailable page", exc_info=True)
+        body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{DATABASE_UNAVAILABLE}</p>"
+        return HTMLResponse(body, status_code=503, headers=headers)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    if is_database_unavailable(exc):
+        return await _database_unavailable(request, exc)
     log.exception("unhandled error (request %s)", getattr(request.state, "request_id", "-"))
     detail = "Something went wrong on our side. Nothing was saved; please try again."
     if is_api_request(request):
@@ -172,4 +226,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -1,5 +1,8 @@
 """Running Alembic from Haven itself (the CLI, readiness checks and the tests)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -27,6 +30,47 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+@contextmanager
+def sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """While migrations run on SQLite, foreign keys are not enforced row by row.
+
+    SQLite changes a table by copying it and dropping the original (Alembic's batch mode). With
+    foreign keys enforced, dropping a table that other rows refer to fails, so a school with data
+    could not upgrade. The setting only changes outside a transaction, hence on the connection
+    before it begins; the migrations then end with `check_foreign_keys`."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection  # autocommit: Haven issues BEGIN itself
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+def check_foreign_keys(connection: Connection) -> None:
+    """On SQLite, refuse to commit migrations that left a row referring to a missing row."""
+    if connection.dialect.name != "sqlite":
+        return  # PostgreSQL checks every reference as the migration runs
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        table, rowid, parent, _ = broken[0]
+        raise RuntimeError(
+            f"the migration would leave {len(broken)} row(s) referring to missing rows "
+            f"(first: {table} row {rowid} refers to {parent}); nothing was changed"
+        )
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate to `revision` in one transaction: all of it happens, or none."""
+    with (
+        engine.connect() as connection,
+        sqlite_foreign_keys_off(connection),
+        connection.begin(),
+    ):
+        command.upgrade(alembic_config(connection), revision)
+
+
 def upgrade_to_head(engine: Engine) -> None:
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "head")
+    upgrade(engine, "head")

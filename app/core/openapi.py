@@ -101,6 +101,17 @@ PROBLEMS: dict[str, tuple[str, dict[str, Any]]] = {
             }
         },
     ),
+    "503": (
+        "Haven cannot reach its database just now. Send the request again after the wait "
+        "`Retry-After` gives (with the same `Idempotency-Key`, if it had one)",
+        {
+            "Retry-After": {
+                "description": "How many seconds to wait before sending the request again",
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        },
+    ),
+    "507": ("The evidence store is full: nothing was saved", {}),
 }
 
 ETAG_HEADER: dict[str, Any] = {
@@ -283,7 +294,7 @@ def _document_operation(
 
     responses = operation.setdefault("responses", {})
     _drop_validation_error(operation)
-    wanted = ["401", "403", "422", "429"]
+    wanted = ["401", "403", "422", "429", "503"]
     if has_path_parameters:
         wanted.append("404")
     if "idempotency-key" in headers:

@@ -248,6 +248,7 @@ def add_timeline_entry(
     operation_id="addEvidence",
     summary="Upload a screenshot or PDF (multipart)",
     status_code=201,
+    responses={507: {"description": "The evidence store is full: nothing was saved"}},
 )
 async def add_evidence(
     request: Request,

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, or_, select, update
 
 from app.audit.service import Actor, record_event
@@ -89,8 +90,14 @@ def add_entry(
 def _next_reference(session: Session, school_id: int, year: int) -> str:
     """INC-YYYY-NNNN, counted per school and year without gaps or duplicates."""
     if session.get(IncidentCounter, (school_id, year)) is None:
-        session.add(IncidentCounter(school_id=school_id, year=year, last=0))
-        session.flush()
+        # The year's first reports may arrive together: whichever inserts the counter first
+        # wins, the others wait for it (ON CONFLICT DO NOTHING) instead of failing.
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(
+            dialect.insert(IncidentCounter)
+            .values(school_id=school_id, year=year, last=0)
+            .on_conflict_do_nothing()
+        )
     number = session.execute(
         update(IncidentCounter)
         .where(IncidentCounter.school_id == school_id, IncidentCounter.year == year)

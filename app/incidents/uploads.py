@@ -5,7 +5,7 @@ computes its SHA-256 as it goes and writes it to a temporary file inside the evi
 The type is judged from the bytes (the `filetype` package's magic numbers, then Pillow or the
 PDF markers), never from the file name or the browser's Content-Type. Only a file that passes
 every check is moved into place, under a random name, read-only (0o440), refusing to overwrite.
-A refused upload leaves nothing behind.
+A refused upload leaves nothing behind, and neither does one that finds the disk full.
 """
 
 import contextlib
@@ -70,6 +70,16 @@ class EvidenceDamaged(DomainError):
     title = "Evidence damaged"
 
 
+class EvidenceStoreFull(DomainError):
+    """The disk holding the evidence folder has no room (or the quota is used up)."""
+
+    status_code = 507
+    title = "Insufficient storage"
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+
+
 @dataclass(frozen=True)
 class StoredFile:
     storage_name: str
@@ -97,10 +107,27 @@ def describe_size(size: int) -> str:
 async def store_upload(
     upload: UploadFile, *, evidence_dir: Path, max_bytes: int, max_pixels: int
 ) -> StoredFile:
-    """Check and store one uploaded file, or raise UploadRejected having stored nothing."""
+    """Check and store one uploaded file, or raise UploadRejected (or EvidenceStoreFull when
+    the evidence folder's disk is full) having stored nothing."""
     if upload.size is not None and upload.size > max_bytes:
         raise _too_large(max_bytes)
     evidence_dir = Path(evidence_dir)
+    try:
+        return await _store(upload, evidence_dir, max_bytes, max_pixels)
+    except OSError as exc:
+        if exc.errno not in _NO_SPACE:
+            raise
+        log.error("evidence folder %s is full (%s): an upload was refused", evidence_dir, exc)
+        raise EvidenceStoreFull(
+            "Haven's evidence store is full, so this file was not saved and nothing was "
+            "recorded. Tell your IT technician: the evidence folder needs more space. Meanwhile "
+            "you can describe the evidence in words."
+        ) from None
+
+
+async def _store(
+    upload: UploadFile, evidence_dir: Path, max_bytes: int, max_pixels: int
+) -> StoredFile:
     await to_thread.run_sync(lambda: evidence_dir.mkdir(parents=True, exist_ok=True))
     fd, temp_name = await to_thread.run_sync(
         lambda: tempfile.mkstemp(dir=evidence_dir, prefix=TEMP_PREFIX, suffix=".part")

@@ -23,3 +23,26 @@ def test_a_body_that_cannot_be_read_is_a_bad_request(client, db):
     )
     assert response.status_code == 400
     assert response.json()["title"] == "Bad request"
+
+
+def test_a_database_that_cannot_be_reached_is_a_503_with_retry_after(app, client):
+    """SQLite kept locked, PostgreSQL gone: the request may succeed later, so 503, not 500.
+    (tests/resilience stops a real PostgreSQL under a running Haven.)"""
+    from sqlalchemy.exc import OperationalError
+
+    from app.core.db import get_session
+
+    def unreachable():
+        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        yield  # pragma: no cover
+
+    app.dependency_overrides[get_session] = unreachable
+    answer = client.get("/api/v1/incidents", headers={"Authorization": "Bearer hvn_x"})
+    assert answer.status_code == 503
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["retry-after"] == "30"
+    assert "database is locked" not in answer.text and "BEGIN" not in answer.text
+    client.cookies.set("haven_session", "x")  # a page that must look its visitor up
+    page = client.get("/incidents")
+    assert page.status_code == 503 and "Haven is unavailable" in page.text
+    assert page.headers["retry-after"] == "30"

@@ -45,7 +45,7 @@ def test_every_operation_documents_the_problems_it_can_answer(document):
     for path, method, operation in _operations(document):
         responses = operation["responses"]
         headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
-        expected = {"401", "403", "422", "429"}
+        expected = {"401", "403", "422", "429", "503"}
         if "{" in path:
             expected.add("404")
         if "Idempotency-Key" in headers:
@@ -59,6 +59,7 @@ def test_every_operation_documents_the_problems_it_can_answer(document):
             content = responses[status]["content"]
             assert content == {"application/problem+json": {"schema": PROBLEM}}, (method, path)
         assert "Retry-After" in responses["429"]["headers"]
+        assert "Retry-After" in responses["503"]["headers"]
         if method == "get" and path.endswith("}"):
             assert "ETag" in responses["304"]["headers"], path
             assert "ETag" in responses["200"]["headers"], path
