@@ -36,6 +36,17 @@ CHROMIUM_ARGS = [
 
 EXPECTED_REFUSAL = re.compile(r"status of (403|409|422|429) ")
 
+# htmx copies the old element's classes onto the new one until it settles, then puts the new
+# ones back, so colours change through a CSS transition after the new text is already shown.
+SETTLED = """() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')
+  && document.getAnimations()
+       .every(a => !(a instanceof CSSTransition) || a.playState !== 'running')"""
+
+
+def wait_until_settled(page: Page) -> None:
+    """Wait until no htmx request or swap is under way and no transition is running."""
+    page.wait_for_function(SETTLED)
+
 
 def pytest_collection_modifyitems(config, items):
     if os.path.exists(CHROMIUM):

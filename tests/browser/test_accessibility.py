@@ -25,7 +25,7 @@ from playwright.sync_api import Error as PlaywrightError
 from app.auth.models import Role
 from app.main import create_app
 from tests.auth.test_route_access import ACCESS, EVERYONE, SIGNED_IN
-from tests.browser.conftest import haven_settings
+from tests.browser.conftest import haven_settings, wait_until_settled
 from tests.browser.seed import ROLES, Seeded
 from tests.factories import PASSWORD, make_user, totp_code
 
@@ -89,6 +89,7 @@ class Report:
         folder.mkdir(parents=True, exist_ok=True)
         size = page.viewport_size
         found: dict[str, dict] = {}
+        wait_until_settled(page)
         for viewport in (WIDE, NARROW):
             if viewport != page.viewport_size:
                 page.set_viewport_size(viewport)

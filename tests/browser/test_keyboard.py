@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.auth.models import Role
-from tests.browser.conftest import EXPECTED_REFUSAL
+from tests.browser.conftest import EXPECTED_REFUSAL, wait_until_settled
 from tests.factories import PASSWORD, totp_code
 
 pytestmark = pytest.mark.browser
@@ -213,6 +213,7 @@ def test_dsl_filters_the_queue_and_records_a_decision(school, signed_in):
     chronology = page.locator(".chronology")
     expect(chronology).to_contain_text("Parents of both pupils to be told today.")
     expect(chronology).to_contain_text("both families support it")
+    wait_until_settled(page)  # focus moves when htmx has settled the swap
     assert focused(page)[0] != "BODY"
 
 
