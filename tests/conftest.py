@@ -143,6 +143,15 @@ def scratch_database(engine, tmp_path) -> Iterator[Callable[[], str]]:
         admin.dispose()
 
 
+@pytest.fixture
+def committed_engine(scratch_database) -> Iterator[sa.Engine]:
+    """An engine on an empty, migrated database of its own, for work that really commits."""
+    engine = make_engine(scratch_database())
+    upgrade_to_head(engine)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _fast_password_hashing():
     """Real argon2id, with the cheapest parameters, so the suite stays quick."""

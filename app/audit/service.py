@@ -4,14 +4,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy import text
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from app.audit.models import AuditEvent
 from app.core.types import utcnow
 
 GENESIS_HASH = "0" * 64
-_CHAIN_LOCK_KEY = 0x4A5645  # advisory lock id serialising appends on PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,10 @@ def record_event(
     entity_id: int | str = "",
     detail: dict | None = None,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction. `detail` holds metadata, never content."""
-    seq, prev_hash = _chain_end(session)
-    event = AuditEvent(
-        seq=seq + 1,
+    """Append one event in the caller's transaction. `detail` holds metadata, never content.
+    The event joins the chain when the transaction commits (see `_chain_pending`)."""
+    entry = AuditEvent(
+        seq=0,
         school_id=school_id,
         occurred_at=utcnow().replace(microsecond=0),
         actor_user_id=actor.user_id,
@@ -70,32 +71,48 @@ def record_event(
         request_id=actor.request_id,
         ip_address=actor.ip_address,
         detail=detail or {},
-        prev_hash=prev_hash,
+        prev_hash="",
+        hash="",
     )
-    event.hash = _event_hash(event)
-    session.add(event)
-    session.flush()
-    session.info[_CHAIN_END] = (session.get_transaction(), event.seq, event.hash)
-    return event
+    if not session.in_transaction():
+        session.begin()
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_PENDING, []).append((transaction, entry))
+    return entry
 
 
-_CHAIN_END = "audit_chain_end"
+_PENDING = "audit_pending"
+_CHAIN_LOCK_KEY = 0x4A5645  # advisory lock id serialising appends on PostgreSQL
 
 
-def _chain_end(session: Session) -> tuple[int, str]:
-    """The last event's seq and hash, with the chain held for the rest of the transaction: by an
-    advisory lock on PostgreSQL, by the write lock every SQLite transaction takes at its start.
-    Held, the chain cannot move, so later events of the same transaction need not look again."""
-    transaction = session.get_transaction()
-    known = session.info.get(_CHAIN_END)
-    if known is not None and transaction is not None and known[0] is transaction:
-        return known[1], known[2]
+@sa.event.listens_for(OrmSession, "before_commit")
+def _chain_pending(session: OrmSession) -> None:
+    """Give the transaction's events their places in the chain as it commits. The chain is held
+    from here to the commit only (an advisory lock on PostgreSQL; on SQLite the write lock every
+    transaction takes at its start), so concurrent writers wait for each other briefly."""
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
-    last = session.exec(
+    last = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
-    return (last[0], last[1]) if last else (0, GENESIS_HASH)
+    seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
+    for _, entry in pending:
+        seq += 1
+        entry.seq, entry.prev_hash = seq, prev_hash
+        entry.hash = prev_hash = _event_hash(entry)
+        session.add(entry)
+
+
+@sa.event.listens_for(OrmSession, "after_transaction_end")
+def _forget_rolled_back(session: OrmSession, transaction) -> None:
+    """A transaction (or savepoint) that ends with events still pending rolled back: a committed
+    one took them all in `_chain_pending`."""
+    pending = session.info.get(_PENDING)
+    if pending:
+        session.info[_PENDING] = [(t, entry) for t, entry in pending if t is not transaction]
 
 
 @dataclass(frozen=True)

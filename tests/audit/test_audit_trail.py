@@ -2,7 +2,7 @@
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from app.audit.models import AuditEvent
 from app.audit.service import SYSTEM, Actor, record_event, verify_chain
@@ -20,6 +20,7 @@ def test_events_form_a_verifiable_chain(db):
         record_event(
             session=db, actor=SYSTEM, action="test.event", school_id=school.id, entity_id=n
         )
+    db.commit()
     checked, problems = verify_chain(session=db, batch_size=2)
     assert checked == 3 and problems == []
     events = _events(db)
@@ -42,8 +43,23 @@ def test_an_event_rolls_back_with_the_change_it_records(db):
     )
     record_event(session=db, actor=SYSTEM, action="user.created", school_id=school.id)
     nested.rollback()
+    record_event(session=db, actor=SYSTEM, action="school.viewed", school_id=school.id)
+    db.commit()
     assert db.exec(select(User).where(User.email == "gone@school.example")).first() is None
-    assert [e.action for e in _events(db)] == []
+    assert [e.action for e in _events(db)] == ["school.viewed"]
+    assert verify_chain(session=db) == (1, [])
+
+
+def test_events_of_concurrent_transactions_join_the_chain_in_commit_order(committed_engine):
+    engine = committed_engine
+    with Session(engine) as first, Session(engine) as second:
+        record_event(session=first, actor=SYSTEM, action="first.recorded", school_id=None)
+        record_event(session=second, actor=SYSTEM, action="second.recorded", school_id=None)
+        second.commit()
+        first.commit()
+    with Session(engine) as session:
+        assert [e.action for e in _events(session)] == ["second.recorded", "first.recorded"]
+        assert verify_chain(session=session) == (2, [])
 
 
 def _disable_append_only(db):

@@ -3,25 +3,14 @@
 import threading
 from datetime import timedelta
 
-import pytest
 from sqlmodel import Session, select
 
 from app.checklists.models import ChecklistRun, RunReason
-from app.core.db import make_engine
-from app.core.migrations import upgrade_to_head
 from app.core.types import utcnow
 from app.jobs.models import JobRun
 from app.jobs.service import JOBS, Job, run_due_jobs
 from app.worker import run_worker
 from tests.factories import give_checklist, make_user
-
-
-@pytest.fixture
-def committed_engine(scratch_database):
-    engine = make_engine(scratch_database())
-    upgrade_to_head(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_yearly_checklists_are_issued_once_a_day_at_most(committed_engine):
