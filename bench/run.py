@@ -281,6 +281,8 @@ def measure_database(name: str, url: str, folder: Path, args, log, rows: list, s
                 }
                 base = {"database": name, "incidents": level, "seed_seconds": round(seconds, 1)}
                 for request in REQUESTS:
+                    if request.key not in args.measures:
+                        continue
                     headers = auth[request.auth]
                     check_once(haven.url, request, headers, folder)
                     run_wrk(haven.url, request, headers, folder, args.warmup, args)
@@ -293,6 +295,9 @@ def measure_database(name: str, url: str, folder: Path, args, log, rows: list, s
                     rows.append({**base, "measure": request.key, **result})
                 rss = haven.worker_rss_mb()
                 rows.append({**base, "measure": "rss", "rss_mb": rss})
+                if not args.escalations:
+                    save()
+                    continue
                 drained = wait_for_outbox(engine)
                 log(f"{name}: the create load's webhooks delivered {drained:.0f} s later")
                 latencies = time_escalations(engine, school.id, args.escalations, arrivals)
@@ -519,7 +524,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk's threads")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="web workers")
-    parser.add_argument("--escalations", type=int, default=200)
+    parser.add_argument(
+        "--measures",
+        default=",".join(r.key for r in REQUESTS),
+        type=lambda text: {"healthz", *text.split(",")},
+        help="which requests to load (the baseline always): " + ",".join(r.key for r in REQUESTS),
+    )
+    parser.add_argument("--escalations", type=int, default=200, help="0 to skip the measure")
     parser.add_argument("--log-level", default="info", help="HAVEN_LOG_LEVEL of the processes")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()

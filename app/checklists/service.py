@@ -391,9 +391,10 @@ def _extra_items(session: Session, run_ids: list[int]) -> dict[int, list[Checkli
 
 
 def add_run_items(
-    *, session: Session, run: ChecklistRun, texts: list[str], guidance: str
+    *, session: Session, run: ChecklistRun, steps: list[tuple[str, str]]
 ) -> list[ChecklistItem]:
-    """Steps for this run only, after the template's (e.g. an escalation's required actions)."""
+    """Steps for this run only, after the template's (e.g. an escalation's required actions),
+    each as (text, guidance)."""
     position = session.exec(
         select(func.coalesce(func.max(ChecklistItem.position), 0)).where(
             or_(
@@ -403,7 +404,7 @@ def add_run_items(
         )
     ).one()
     added = []
-    for text in texts:
+    for text, guidance in steps:
         position += 1
         item = ChecklistItem(
             template_id=run.template_id,

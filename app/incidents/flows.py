@@ -9,6 +9,7 @@ from sqlmodel import Session
 from app.audit.service import Actor
 from app.auth.models import User
 from app.checklists import service as checklists_service
+from app.checklists.models import ChecklistRun
 from app.core.errors import InvalidInput
 from app.core.types import utcnow
 from app.escalation import service as escalation_service
@@ -39,10 +40,13 @@ def report_incident(
     incident = service.create_incident(
         session=session, school_id=school_id, data=data, reporter=reporter, actor=actor
     )
-    checklists_service.start_playbook(
+    playbook = checklists_service.start_playbook(
         session=session, school_id=school_id, incident_id=incident.id, template_key=PLAYBOOK_KEY
     )
-    escalate(session=session, incident=incident, actor=actor, base_url=base_url)
+    fired = apply_rules(session=session, incident=incident, actor=actor, playbook=playbook)
+    # Numbered after the slow part: the counter is held from here until the commit.
+    service.number_incident(session=session, incident=incident)
+    notify_escalation(session=session, incident=incident, fired=fired, base_url=base_url)
     return incident
 
 
@@ -69,8 +73,18 @@ def update_incident(
 
 
 def escalate(*, session: Session, incident: Incident, actor: Actor, base_url: str = "") -> list:
-    """Apply the rules that now match: severity raised, actions added to the playbook, the
-    chronology told, the incident marked escalated. Each rule fires once per incident."""
+    """Apply the rules that now match and tell the DSL of those that notify."""
+    fired = apply_rules(session=session, incident=incident, actor=actor)
+    notify_escalation(session=session, incident=incident, fired=fired, base_url=base_url)
+    return fired
+
+
+def apply_rules(
+    *, session: Session, incident: Incident, actor: Actor, playbook: ChecklistRun | None = None
+) -> list:
+    """Apply the rules that now match: severity raised, actions added to the playbook (found, if
+    not given), the chronology told, the incident marked escalated. Each rule fires once per
+    incident."""
     fired = escalation_service.evaluate(session=session, incident=incident)
     if not fired:
         return fired
@@ -81,17 +95,14 @@ def escalate(*, session: Session, incident: Incident, actor: Actor, base_url: st
     if incident.status in (IncidentStatus.open, IncidentStatus.in_progress):
         incident.status = IncidentStatus.escalated
     session.add(incident)
-    playbook = checklists_service.playbook_run(session=session, incident_id=incident.id)
     now = utcnow()
+    steps = []
     for item in fired:
         rule = item.rule
-        if playbook is not None and rule.required_actions:
-            checklists_service.add_run_items(
-                session=session,
-                run=playbook,
-                texts=rule.required_actions,
-                guidance=f"Added because the rule '{rule.name}' applies.",
-            )
+        steps += [
+            (action, f"Added because the rule '{rule.name}' applies.")
+            for action in rule.required_actions
+        ]
         actions = " ".join(rule.required_actions)
         service.add_entry(
             session=session,
@@ -103,6 +114,14 @@ def escalate(*, session: Session, incident: Incident, actor: Actor, base_url: st
             detail={"rule": rule.key, "escalation_id": item.escalation.id},
             at=now,
         )
+    playbook = playbook or checklists_service.playbook_run(session=session, incident_id=incident.id)
+    if playbook is not None and steps:
+        checklists_service.add_run_items(session=session, run=playbook, steps=steps)
+    session.flush()
+    return fired
+
+
+def notify_escalation(*, session: Session, incident: Incident, fired: list, base_url: str) -> None:
     notifying = [item.rule for item in fired if item.rule.notify]
     if notifying:
         # Written in this transaction: the notice exists if and only if the escalation does.
@@ -112,8 +131,6 @@ def escalate(*, session: Session, incident: Incident, actor: Actor, base_url: st
             event_type=EventType.incident_escalated,
             data=payloads.incident_escalated(incident=incident, rules=notifying, base_url=base_url),
         )
-    session.flush()
-    return fired
 
 
 def work_playbook_step(

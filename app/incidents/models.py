@@ -234,18 +234,29 @@ class TimelineEntry(SQLModel, table=True):
     detail: dict = Field(default_factory=dict, sa_type=sa.JSON)
 
 
-class IncidentStatusCount(SQLModel, table=True):
-    """How many of a school's incidents have each status (none: no row), so the queue's counts
-    read a few rows instead of every incident. Kept by database triggers on `incident` (see
-    migration 0011), whatever writes the incidents; derived, so left out of backups and rebuilt
-    by the same triggers when a backup is restored."""
+class IncidentStatusChange(SQLModel, table=True):
+    """+1 when an incident takes a status, -1 when it leaves it: the sum per status is how many
+    of a school's incidents have it, read from a few rows instead of every incident. Written by
+    database triggers on `incident` (migration 0013), whatever writes the incidents; writers only
+    append, so concurrent reports never wait for one another here, and the worker folds each
+    school's rows into one per status (`fold_status_changes`). Derived, so left out of backups
+    and rebuilt by the same triggers when a backup is restored."""
 
-    __tablename__ = "incident_status_count"
-    __table_args__ = {"info": {"derived": True}}
+    __tablename__ = "incident_status_change"
+    __table_args__ = (
+        sa.Index(
+            "ix_incident_status_change_school_id_status_change", "school_id", "status", "change"
+        ),
+        {"info": {"derived": True}},
+    )
 
-    school_id: int = Field(foreign_key="school.id", primary_key=True)
-    status: IncidentStatus = Field(sa_type=enum_type(IncidentStatus), primary_key=True)
-    count: int
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    )
+    school_id: int = Field(foreign_key="school.id")
+    status: IncidentStatus = Field(sa_type=enum_type(IncidentStatus))
+    change: int
 
 
 class IncidentCounter(SQLModel, table=True):

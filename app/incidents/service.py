@@ -1,11 +1,12 @@
 """Incidents, their people, evidence and chronology. The only module that queries them."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, func, or_, select, update
+from sqlmodel import Session, col, func, or_, select
 
 from app.audit.service import Actor, record_event
 from app.auth.models import User
@@ -23,7 +24,7 @@ from app.incidents.models import (
     IncidentCreate,
     IncidentPerson,
     IncidentStatus,
-    IncidentStatusCount,
+    IncidentStatusChange,
     IncidentUpdate,
     LadoHarmTest,
     Severity,
@@ -87,34 +88,35 @@ def add_entry(
 # Creating --------------------------------------------------------------------------------------
 
 
-def _next_reference(session: Session, school_id: int, year: int) -> str:
-    """INC-YYYY-NNNN, counted per school and year without gaps or duplicates."""
-    if session.get(IncidentCounter, (school_id, year)) is None:
-        # The year's first reports may arrive together: whichever inserts the counter first
-        # wins, the others wait for it (ON CONFLICT DO NOTHING) instead of failing.
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        session.execute(
-            dialect.insert(IncidentCounter)
-            .values(school_id=school_id, year=year, last=0)
-            .on_conflict_do_nothing()
-        )
+def number_incident(*, session: Session, incident: Incident) -> None:
+    """Give a new incident its reference, INC-YYYY-NNNN, counted per school and year without gaps
+    or duplicates. The year's counter stays locked until the commit, so call this as late in the
+    transaction as you can: reports made together wait for each other only from here."""
+    year = incident.reported_at.year
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     number = session.execute(
-        update(IncidentCounter)
-        .where(IncidentCounter.school_id == school_id, IncidentCounter.year == year)
-        .values(last=IncidentCounter.last + 1)
+        dialect.insert(IncidentCounter)
+        .values(school_id=incident.school_id, year=year, last=1)
+        .on_conflict_do_update(
+            index_elements=[IncidentCounter.school_id, IncidentCounter.year],
+            set_={"last": IncidentCounter.last + 1},
+        )
         .returning(IncidentCounter.last)
     ).scalar_one()
-    return f"INC-{year}-{number:04d}"
+    incident.reference = f"INC-{year}-{number:04d}"
+    session.add(incident)
 
 
 def create_incident(
     *, session: Session, school_id: int, data: IncidentCreate, reporter: User | None, actor: Actor
 ) -> Incident:
+    """A new incident, its people and the first chronology entry; still to be numbered."""
     people = _check_people(session, school_id, data.people)
     now = utcnow()
     incident = Incident(
         school_id=school_id,
-        reference=_next_reference(session, school_id, now.year),
+        # Unique until number_incident replaces it, later in the same transaction.
+        reference=f"new-{uuid.uuid4().hex[:16]}",
         title=data.title.strip(),
         description=data.description.strip(),
         occurred_at=data.occurred_at,
@@ -258,15 +260,36 @@ def queue(
 
 
 def counts_by_status(*, session: Session, school_id: int) -> dict[IncidentStatus, int]:
-    """Kept by triggers as incidents are written: a few rows, however many incidents there are."""
+    """Summed from the status changes the database logs, however many incidents there are."""
     rows = session.exec(
-        select(IncidentStatusCount.status, IncidentStatusCount.count).where(
-            IncidentStatusCount.school_id == school_id
-        )
+        select(IncidentStatusChange.status, func.sum(IncidentStatusChange.change))
+        .where(IncidentStatusChange.school_id == school_id)
+        .group_by(IncidentStatusChange.status)
     ).all()
     counts = dict.fromkeys(IncidentStatus, 0)
-    counts.update(dict(rows))
+    counts.update({status: int(total) for status, total in rows})
     return counts
+
+
+def fold_status_changes(*, session: Session, school_id: int) -> int:
+    """Replace a school's logged status changes by one row per status that still has incidents,
+    so the counts stay quick to sum. Only the rows this DELETE removes are summed, so changes
+    committed meanwhile wait for the next fold. Returns how many rows were folded."""
+    removed = session.execute(
+        sa.delete(IncidentStatusChange)
+        .where(IncidentStatusChange.school_id == school_id)
+        .returning(IncidentStatusChange.status, IncidentStatusChange.change)
+    ).all()
+    totals: dict[IncidentStatus, int] = {}
+    for status, change in removed:
+        totals[status] = totals.get(status, 0) + change
+    session.add_all(
+        IncidentStatusChange(school_id=school_id, status=status, change=total)
+        for status, total in totals.items()
+        if total
+    )
+    session.flush()
+    return len(removed)
 
 
 def list_changed(

@@ -12,6 +12,7 @@ from app.audit.service import SYSTEM
 from app.auth.models import School
 from app.checklists import service as checklists_service
 from app.core.types import utcnow
+from app.incidents import service as incidents_service
 from app.jobs.models import JobRun
 from app.people import service as people_service
 from app.policies import service as policies_service
@@ -80,12 +81,17 @@ def _retention_review(session: Session, school_id: int, now: datetime, base_url:
     return retention_service.refresh_count(session=session, school_id=school_id, now=now)
 
 
+def _fold_status_changes(session: Session, school_id: int, now: datetime, base_url: str) -> int:
+    return incidents_service.fold_status_changes(session=session, school_id=school_id)
+
+
 JOBS = [
     Job("checklists.yearly", timedelta(days=1), _yearly_checklists),
     Job("checklists.overdue", timedelta(days=1), _overdue_checklists),
     Job("policies.review_due", timedelta(days=1), _policy_reviews),
     Job("people.stale_imports", timedelta(hours=1), _stale_imports),
     Job("retention.review_due", timedelta(days=1), _retention_review),
+    Job("incidents.fold_status_changes", timedelta(minutes=1), _fold_status_changes),
 ]
 
 

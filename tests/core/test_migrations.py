@@ -111,9 +111,13 @@ def _value(name: str, column: sa.Column, n: int, reflected: sa.Table, ids: dict)
     raise AssertionError(f"no test value for {name}.{column.name} ({column.type!r})")
 
 
+# Derived tables of earlier revisions that a later one replaced.
+RETIRED_DERIVED = {"incident_status_count"}  # by incident_status_change, in 0013
+
+
 def _derived(name: str) -> bool:
     model = SQLModel.metadata.tables.get(name)
-    return model is not None and model.info.get("derived", False)
+    return name in RETIRED_DERIVED or (model is not None and model.info.get("derived", False))
 
 
 def _fill_new_tables(engine: sa.Engine, written: dict[str, list[dict]]) -> None:
