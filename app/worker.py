@@ -1,6 +1,8 @@
-"""The background worker: delivers webhook messages and runs periodic jobs. `haven worker` runs it
+"""The background worker: delivers webhook messages (at once on PostgreSQL, woken by the commit
+that adds them) and runs periodic jobs. `haven worker` runs it
 alone; `haven serve` runs it in a thread unless HAVEN_WORKER=off."""
 
+import contextlib
 import logging
 import os
 import socket
@@ -14,6 +16,7 @@ from app.core.config import Settings
 from app.core.errors import database_error_reason, is_database_unavailable
 from app.jobs.service import hold_lease, run_due_jobs
 from app.webhooks import delivery
+from app.webhooks.wakeup import OutboxWakeup
 
 log = logging.getLogger("haven.worker")
 DELIVERY_POLL_SECONDS = 0.5
@@ -32,6 +35,9 @@ def run_worker(
     sqlite = engine.dialect.name == "sqlite"
     client = delivery.client_for(settings)
     send_email = delivery.email_sender_for(settings)
+    wakeup = OutboxWakeup(engine)
+    with contextlib.suppress(Exception):  # the database may be away: the loop says so
+        wakeup.listen()
     last_jobs = 0.0
     database_away = False  # said once when the database goes, once when it is back
     try:
@@ -61,8 +67,9 @@ def run_worker(
                         poll_seconds,
                     )
                     database_away = True
-            stop.wait(poll_seconds)
+            wakeup.wait(stop, poll_seconds)
     finally:
+        wakeup.close()
         client.close()
     log.info("worker stopped")
 

@@ -8,9 +8,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlmodel import Session
 
-from app.core.db import make_engine
-from app.core.migrations import upgrade_to_head
-
 
 class Receiver:
     def __init__(self):
@@ -60,15 +57,6 @@ def receiver():
     receiver = Receiver()
     yield receiver
     receiver.close()
-
-
-@pytest.fixture
-def committed_engine(scratch_database):
-    """Delivery runs in its own transactions, as the worker does: a real, committed database."""
-    engine = make_engine(scratch_database())
-    upgrade_to_head(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
