@@ -3,7 +3,6 @@
 import logging
 from contextlib import asynccontextmanager
 
-from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
@@ -54,9 +53,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # Requests run in threads that share one interpreter lock: a few at a time finish sooner
-        # than many, and a transaction holding a lock is not kept waiting behind the others.
-        to_thread.current_default_thread_limiter().total_tokens = settings.threads
         worker = start_in_thread(engine, settings) if settings.worker == "on" else None
         yield
         if worker is not None:

@@ -65,12 +65,6 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     log_level: str = "info"
-    threads: int = Field(
-        default=4,
-        ge=1,
-        le=64,
-        description="Requests each web worker process works on at once (the rest wait their turn)",
-    )
 
     @field_validator("webhook_allow_cidrs")
     @classmethod
