@@ -259,6 +259,8 @@ class BulkWriter:
             self.connection.close()
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE")
+                # Written out now, not by the checkpointer while the next measures run.
+                conn.exec_driver_sql("CHECKPOINT")
         else:
             self.connection.execute("COMMIT")
             self.connection.execute("ANALYZE")
