@@ -31,6 +31,9 @@ def _local(delta_hours=-2) -> str:
     )
 
 
+INVALID_FIELD = re.compile(r'<(?:input|select|textarea) id="(\w+)"[^>]*aria-invalid="true"')
+
+
 def _report_form(client, **overrides):
     return {
         "title": "Abusive TikTok about Mr Example",
@@ -85,6 +88,14 @@ def test_bad_reports_are_explained_and_nothing_is_written(client, db, settings):
         assert response.status_code == 422, overrides
         assert message in response.text, (overrides, response.text[:300])
         assert '<form id="report-form"' in response.text
+        # The field at fault is marked for assistive technology, and points at the message.
+        (field,) = overrides
+        marked = re.findall(
+            r'<(?:input|select|textarea) id="(\w+)"[^>]*aria-invalid="true"', response.text
+        )
+        assert marked == [field], (overrides, marked)
+        assert 'aria-describedby="report-error"' in response.text
+        assert 'id="report-error"' in response.text
     assert _count(db, Incident) == 0 and _count(db, TimelineEntry) == 0
 
 
