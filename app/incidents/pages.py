@@ -40,6 +40,7 @@ from app.incidents.models import (
     TargetType,
 )
 from app.people import service as people_service
+from app.retention import service as retention_service
 
 router = page_router()
 
@@ -333,6 +334,9 @@ def _incident_page(request, session, incident, user, *, status_code=200, **conte
         "asks_harm_test": incident.offender_type.value == "staff"
         or incident.category.value in ("staff_conduct", "allegation"),
         "now_local": _now_local(request),
+        "retention": retention_service.retention_of_incident(
+            session=session, incident_id=incident.id
+        ),
         **context,
     }
     return render(request, "incidents/incident.html", context, status_code=status_code)

@@ -542,6 +542,11 @@ def _retention_of(session: Session, kind: RecordKind, record_id: int) -> RecordR
     ).first()
 
 
+def retention_of_incident(*, session: Session, incident_id: int) -> RecordRetention | None:
+    """What review has decided about an incident (a hold, a longer keep), if anything."""
+    return _retention_of(session, RecordKind.incident, incident_id)
+
+
 def _retention_for(session: Session, school_id: int, found: Located) -> RecordRetention:
     return found.retention or RecordRetention(
         school_id=school_id, kind=found.kind, record_id=found.row.id

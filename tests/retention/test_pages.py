@@ -112,6 +112,8 @@ def test_keeping_a_record_for_longer(client, db):
     assert incident.reference not in client.get("/admin/retention").text
     chronology = client.get(f"/incidents/{incident.id}").text
     assert "kept for 3 more years" in chronology and "complained to Ofsted" in chronology
+    banner = chronology[chronology.index('id="kept-longer"') :][:400]
+    assert "Kept until" in banner and "complained to Ofsted" in banner
 
 
 def test_a_held_record_survives_a_purge_attempt_and_an_unheld_one_is_gone_with_its_files(
@@ -134,6 +136,12 @@ def test_a_held_record_survives_a_purge_attempt_and_an_unheld_one_is_gone_with_i
     row = page[page.index(f'id="incident-{held.id}"') :]
     assert "Held" in row[:2000] and "Letter before claim" in row[:2000]
     assert f"/admin/retention/incidents/{held.id}/delete" not in page
+    # Whoever works the incident sees the hold on it; an incident without one says nothing.
+    held_page = client.get(f"/incidents/{held.id}").text
+    banner = held_page[held_page.index('id="legal-hold"') :][:400]
+    assert "Legal hold" in banner and "Letter before claim from a solicitor" in banner
+    unheld_page = client.get(f"/incidents/{unheld.id}").text
+    assert 'id="legal-hold"' not in unheld_page and 'id="kept-longer"' not in unheld_page
 
     # The confirmation page refuses, and so does the deletion itself.
     confirm = client.get(f"/admin/retention/incidents/{held.id}/delete")
