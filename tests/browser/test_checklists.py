@@ -14,7 +14,9 @@ pytestmark = pytest.mark.browser
 
 def _sign_in_by_keyboard(page: Page, url: str, user) -> None:
     page.goto(url + "/login")
-    page.keyboard.type(user.email)  # the email field has focus on arrival
+    # The email field has focus on arrival: wait for it, or the first keys are lost.
+    expect(page.locator("#email")).to_be_focused()
+    page.keyboard.type(user.email)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")

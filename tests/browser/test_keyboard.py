@@ -62,7 +62,9 @@ def signed_in(browser, school) -> Iterator:
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             user = seeded.users[role]
             page.goto(url + "/login")
-            page.keyboard.type(user.email)  # the email field has focus on arrival
+            # The email field has focus on arrival: wait for it, or the first keys are lost.
+            expect(page.locator("#email")).to_be_focused()
+            page.keyboard.type(user.email)
             page.keyboard.press("Tab")
             page.keyboard.type(PASSWORD)
             page.keyboard.press("Enter")
