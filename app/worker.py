@@ -1,6 +1,6 @@
 """The background worker: delivers webhook messages (at once on PostgreSQL, woken by the commit
-that adds them) and runs periodic jobs. `haven worker` runs it
-alone; `haven serve` runs it in a thread unless HAVEN_WORKER=off."""
+that adds them) and runs periodic jobs. `haven worker` runs it alone; `haven serve` runs it in a
+thread unless HAVEN_WORKER=off."""
 
 import contextlib
 import logging

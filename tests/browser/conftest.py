@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlmodel import Session
 
 from app.core.config import Settings
@@ -20,6 +20,7 @@ from app.core.migrations import upgrade_to_head
 from app.main import create_app
 from tests.browser.seed import Seeded, seed_school
 from tests.conftest import TEST_SECRET
+from tests.factories import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 # Flags for a machine with no outside network: no background calls home, no sandbox as root.
@@ -46,6 +47,17 @@ SETTLED = """() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx
 def wait_until_settled(page: Page) -> None:
     """Wait until no htmx request or swap is under way and no transition is running."""
     page.wait_for_function(SETTLED)
+
+
+def sign_in_by_keyboard(page: Page, url: str, user) -> None:
+    """Email and password typed on the sign-in page, as a keyboard user does."""
+    page.goto(url + "/login")
+    # The email field has focus on arrival: wait for it, or the first keys are lost.
+    expect(page.locator("#email")).to_be_focused()
+    page.keyboard.type(user.email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -7,19 +7,10 @@ from playwright.sync_api import Page, expect
 
 from app.auth.models import Role
 from app.checklists import service
+from tests.browser.conftest import sign_in_by_keyboard
 from tests.factories import PASSWORD, give_checklist, make_user, totp_code
 
 pytestmark = pytest.mark.browser
-
-
-def _sign_in_by_keyboard(page: Page, url: str, user) -> None:
-    page.goto(url + "/login")
-    # The email field has focus on arrival: wait for it, or the first keys are lost.
-    expect(page.locator("#email")).to_be_focused()
-    page.keyboard.type(user.email)
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
 
 
 def _focused(page: Page) -> str:
@@ -36,7 +27,7 @@ def test_staff_completes_the_conduct_checklist_by_keyboard_and_the_dsl_sees_it(
         session.commit()
         items = service.run_view(session=session, run=run).items
 
-    _sign_in_by_keyboard(page, live_haven.url, staff)
+    sign_in_by_keyboard(page, live_haven.url, staff)
     expect(page.get_by_role("heading", name=f"Hello, {staff.display_name}")).to_be_visible()
     page.goto(f"{live_haven.url}/checklists/runs/{run.id}")
     progress = page.locator("#run-progress")

@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.auth.models import Role
-from tests.browser.conftest import EXPECTED_REFUSAL, wait_until_settled
-from tests.factories import PASSWORD, totp_code
+from tests.browser.conftest import EXPECTED_REFUSAL, sign_in_by_keyboard, wait_until_settled
+from tests.factories import totp_code
 
 pytestmark = pytest.mark.browser
 
@@ -61,13 +61,7 @@ def signed_in(browser, school) -> Iterator:
             )
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             user = seeded.users[role]
-            page.goto(url + "/login")
-            # The email field has focus on arrival: wait for it, or the first keys are lost.
-            expect(page.locator("#email")).to_be_focused()
-            page.keyboard.type(user.email)
-            page.keyboard.press("Tab")
-            page.keyboard.type(PASSWORD)
-            page.keyboard.press("Enter")
+            sign_in_by_keyboard(page, url, user)
             if role.needs_second_factor:
                 expect(page.get_by_label("Code")).to_be_focused()
                 page.keyboard.type(totp_code(user))
