@@ -27,6 +27,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -39,7 +40,7 @@ from app.core.db import make_engine
 from bench import seed
 from bench.databases import POSTGRES_SERVER, throwaway_postgres
 from bench.escalation_latency import median_and_p99, receiver, time_escalations
-from bench.processes import ROOT, Deployment
+from bench.processes import ROOT, Deployment, cpu_seconds, postgres_pids, web_workers
 
 LUA = ROOT / "bench" / "wrk" / "request.lua"
 RESULTS = ROOT / "bench" / "results"
@@ -182,6 +183,24 @@ def run_wrk(
     }
 
 
+def measure_with_cpu(haven: Deployment, database: str, load) -> dict:
+    """wrk's figures, and the CPU time spent per request by Haven's web workers, by `haven
+    worker` and by PostgreSQL: what a request costs, which neighbours on a shared machine change
+    far less than requests per second. (On SQLite the database's work is in Haven's processes.)"""
+    groups = {
+        "web_cpu_ms": web_workers(haven.server),
+        "worker_cpu_ms": [haven.worker.pid],
+        "database_cpu_ms": postgres_pids() if database == "postgresql" else None,
+    }
+    before = {key: cpu_seconds(pids) for key, pids in groups.items() if pids is not None}
+    result = load()
+    per_request = 1000 / max(result["requests"], 1)
+    for key, pids in groups.items():
+        used = cpu_seconds(pids) - before[key] if pids is not None else None
+        result[key] = used * per_request if used is not None else None
+    return result
+
+
 def check_once(base: str, request: Request, headers: list[str], folder: Path) -> None:
     """One request as wrk will send it, so a redirect or a refusal stops the run."""
     content = (folder / request.body).read_bytes() if request.body else None
@@ -286,10 +305,15 @@ def measure_database(name: str, url: str, folder: Path, args, log, rows: list, s
                     headers = auth[request.auth]
                     check_once(haven.url, request, headers, folder)
                     run_wrk(haven.url, request, headers, folder, args.warmup, args)
-                    result = run_wrk(haven.url, request, headers, folder, args.duration, args)
+                    result = measure_with_cpu(
+                        haven,
+                        name,
+                        partial(run_wrk, haven.url, request, headers, folder, args.duration, args),
+                    )
                     log(
                         f"{name} {level:>9,} {request.key:<10} {result['rps']:8.1f} req/s  "
-                        f"p50 {result['p50_ms']:7.1f}  p99 {result['p99_ms']:7.1f} ms"
+                        f"p50 {result['p50_ms']:7.1f}  p99 {result['p99_ms']:7.1f} ms  "
+                        f"CPU/request {_cpu(result)} ms"
                         + (f"  {result['errors']} errors" if result["errors"] else "")
                     )
                     rows.append({**base, "measure": request.key, **result})
@@ -342,6 +366,14 @@ def _fmt(value, digits=1) -> str:
     return f"{value:,.{digits}f}"
 
 
+CPU_KEYS = ("web_cpu_ms", "worker_cpu_ms", "database_cpu_ms")
+
+
+def _cpu(row: dict) -> str:
+    """CPU ms per request of the web workers, `haven worker` and PostgreSQL (if measured)."""
+    return ", ".join(_fmt(row[key], 2) for key in CPU_KEYS if row.get(key) is not None)
+
+
 def evaluate(rows: list[dict]) -> list[dict]:
     """The rows of the table: each figure, its ratio to the baseline, and the target's verdict."""
     table = []
@@ -379,6 +411,7 @@ def evaluate(rows: list[dict]) -> list[dict]:
                     "p95_ms": row["p95_ms"],
                     "p99_ms": row["p99_ms"],
                     "ratio": ratio,
+                    **{key: row.get(key) for key in CPU_KEYS},
                     "errors": row["errors"],
                     "target": target,
                     "met": met,
@@ -445,8 +478,8 @@ def markdown(table: list[dict], meta: dict) -> str:
         f"after {meta['warmup']} s of warm-up. {meta['versions']}.",
         "",
         "| database | incidents | measure | req/s | p50 ms | p95 ms | p99 ms | x baseline "
-        "| target | |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| CPU ms per request: web, worker, database | target | |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for row in table:
         verdict = {True: "met", False: "**missed**", None: ""}[row.get("met")]
@@ -457,7 +490,8 @@ def markdown(table: list[dict], meta: dict) -> str:
         lines.append(
             f"| {row['database']} | {row['incidents']:,} | {row['measure']} "
             f"| {_fmt(row.get('rps'))} | {_fmt(row.get('p50_ms'))} | {_fmt(row.get('p95_ms'))} "
-            f"| {_fmt(row.get('p99_ms'))} | {_fmt(ratio, digits)} | {row['target']} | {verdict} |"
+            f"| {_fmt(row.get('p99_ms'))} | {_fmt(ratio, digits)} | {_cpu(row)} "
+            f"| {row['target']} | {verdict} |"
         )
     lines += ["", *meta["notes"], ""]
     return "\n".join(lines)
@@ -581,6 +615,11 @@ NOTES = [
     "The load generator runs on the same machine as Haven and its database, so every figure is "
     "a share of the same cores; the ratios to the baseline (`/healthz`, measured in the same run "
     "against the same server) are what carry from one machine to another.",
+    "CPU ms per request is the CPU time spent during the measure by Haven's web workers, by "
+    "`haven worker` (which delivers the webhooks creates cause) and by PostgreSQL's processes, "
+    "divided by the requests answered: what a request costs, which other load on a shared "
+    "machine changes far less than requests per second. On SQLite the database's work is "
+    "counted in Haven's processes.",
     "Targets apply on PostgreSQL. Latency at scale compares the median of the largest table with "
     "that of the smallest. Escalation to delivered is timed from the commit of an escalated "
     "incident to the local receiver's 2xx, through `haven worker`, once the create load's own "
