@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from app.core.config import Settings
-from app.core.db import get_session, make_engine
+from app.core.db import READ_METHODS, READING, get_session, make_engine
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
 
@@ -93,10 +94,17 @@ def settings(engine, tmp_path) -> Settings:
 def app(settings, engine, db):
     app = create_app(settings=settings, engine=engine)
 
-    def test_session():
-        # Like a real request: what a request leaves uncommitted is thrown away at its end.
-        yield db
-        db.rollback()
+    def test_session(request: Request):
+        # Like a real request: a GET reads without SQLite's write lock (see get_session), and
+        # what a request leaves uncommitted is thrown away at its end.
+        if request.method in READ_METHODS:
+            db.commit()  # what the test itself wrote is there, as it would be for a browser
+            db.execution_options = db.execution_options.union({READING: True})
+        try:
+            yield db
+        finally:
+            db.rollback()
+            db.execution_options = db.execution_options.union({READING: False})
 
     app.dependency_overrides[get_session] = test_session
     return app

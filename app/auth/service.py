@@ -18,7 +18,7 @@ from app.auth.models import (
     UserUpdate,
 )
 from app.core.config import Settings
-from app.core.db import get_for_school
+from app.core.db import begin_writing, get_for_school
 from app.core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts
 from app.core.security import (
     hash_password,
@@ -365,6 +365,7 @@ def touch_session(*, session: Session, browser: UserSession) -> bool:
     now = utcnow()
     if now - browser.last_seen_at < timedelta(minutes=1):
         return False
+    begin_writing(session)
     browser.last_seen_at = now
     session.add(browser)
     return True
@@ -399,6 +400,7 @@ def begin_second_factor(*, session: Session, user: User) -> str:
     """Give the user a fresh secret to enrol; it takes effect once they confirm a code."""
     if user.has_second_factor:
         raise Conflict("A second factor is already set up for this account.")
+    begin_writing(session)
     user.totp_secret = pyotp.random_base32()
     session.add(user)
     return provisioning_uri(user)
@@ -505,6 +507,7 @@ def note_token_use(*, session: Session, token: ApiToken) -> bool:
     now = utcnow()
     if token.last_used_at is not None and now - token.last_used_at < timedelta(minutes=1):
         return False
+    begin_writing(session)
     token.last_used_at = now
     session.add(token)
     return True

@@ -42,17 +42,49 @@ def _make_sqlite_engine(database_url: str, **kwargs) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
         # IMMEDIATE: take the write lock at the start, so two connections (a request and the
-        # worker) wait for each other instead of failing when a reader later writes.
-        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # worker) wait for each other instead of failing when a reader later writes. A page
+        # that only reads begins DEFERRED and never waits for a writer (WAL lets both run).
+        connection.exec_driver_sql("BEGIN" if options.get(READING) else "BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _refuse_writes_while_reading(connection, _cursor, statement, *_args):
+        # A write here could fail at random, whenever another connection had written first.
+        if connection.get_execution_options().get(READING) and _is_write(statement):
+            raise RuntimeError("a request that reads wrote without calling begin_writing first")
 
     return engine
 
 
+# The execution option that marks a session as one that reads: on SQLite its transactions begin
+# DEFERRED, without the write lock (see `begin_writing`).
+READING = "haven_reading"
+READ_METHODS = frozenset({"GET", "HEAD"})
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def _is_write(statement: str) -> bool:
+    return statement.lstrip()[:7].upper().startswith(_WRITES)
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    options = {READING: True} if request.method in READ_METHODS else {}
+    with Session(
+        request.app.state.engine, expire_on_commit=False, execution_options=options
+    ) as session:
         yield session
+
+
+def begin_writing(session: Session) -> None:
+    """Before a page that reads writes something (a session's last use, an audit entry): end the
+    reading transaction, and begin the next ones with SQLite's write lock. A reading transaction
+    cannot take that lock once another connection has written since it began."""
+    if session.execution_options.get(READING):
+        session.commit()
+        session.execution_options = session.execution_options.union({READING: False})
 
 
 DbSession = Annotated[Session, Depends(get_session)]

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, func, or_, select
 
 from app.audit.service import Actor, record_event
 from app.auth.models import User
-from app.core.db import get_for_school
+from app.core.db import begin_writing, get_for_school
 from app.core.errors import InvalidInput, NotFound
 from app.core.types import utcnow
 from app.incidents.library import CONTACTS
@@ -385,6 +385,7 @@ def get_evidence(*, session: Session, incident: Incident, evidence_id: int) -> E
 
 def record_view(*, session: Session, incident: Incident, user: User | None, actor: Actor) -> None:
     """Every look at an incident is audited; a DSL's first look is shown to the reporter."""
+    begin_writing(session)
     if (
         user is not None
         and incident.seen_by_dsl_at is None
@@ -662,6 +663,7 @@ def contacts_for_platform(*, session: Session, school_id: int, platform: str) ->
 def audit_download(
     *, session: Session, incident: Incident, evidence: Evidence, actor: Actor
 ) -> None:
+    begin_writing(session)
     _audit(session, actor, "incident.evidence_downloaded", incident, evidence=evidence.id)
 
 
@@ -669,6 +671,7 @@ def record_export(
     *, session: Session, incident: Incident, export_format: str, actor: Actor
 ) -> None:
     """An export of the chronology is itself part of the chronology, and audited."""
+    begin_writing(session)
     add_entry(
         session=session,
         incident=incident,

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from app.audit.service import Actor, record_event
+from app.core.db import begin_writing
 from app.incidents.models import (
     LADO_QUESTIONS,
     Incident,
@@ -159,6 +160,7 @@ def record_view(
     *, session: Session, school_id: int, actor: Actor, filters: dict, patterns: Patterns
 ) -> None:
     """Looking at patterns is audited: the filters and how many were shown, never who."""
+    begin_writing(session)
     record_event(
         session=session,
         actor=actor,
