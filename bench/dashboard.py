@@ -141,6 +141,8 @@ def seed(engine: sa.Engine, count: int) -> tuple[str, str]:
         at = now - SPACING * (n + 1)
         closed = at + timedelta(days=rng.uniform(1, 30)) if rng.random() < 0.7 else None
         closed = closed if closed and closed < now else None
+        acted = at + timedelta(hours=rng.uniform(0.2, 72))
+        acted = acted if rng.random() < 0.9 and acted < now else None
         incidents.append(
             {
                 "school_id": school_id,
@@ -162,6 +164,7 @@ def seed(engine: sa.Engine, count: int) -> tuple[str, str]:
                 "severity": rng.choice(["low", "low", "medium", "high", "critical"]),
                 "outcome": "Resolved." if closed else "",
                 "closed_at": closed,
+                "first_action_at": acted,
                 "created_at": at,
                 "updated_at": closed or at,
             }
@@ -169,12 +172,12 @@ def seed(engine: sa.Engine, count: int) -> tuple[str, str]:
     with engine.begin() as connection:
         _bulk(connection, Incident, incidents)
         ids = connection.execute(
-            sa.select(Incident.id, Incident.reported_at, Incident.closed_at).where(
-                Incident.school_id == school_id
-            )
+            sa.select(
+                Incident.id, Incident.reported_at, Incident.closed_at, Incident.first_action_at
+            ).where(Incident.school_id == school_id)
         ).all()
         entries, escalations, runs = [], [], []
-        for incident_id, reported, closed in ids:
+        for incident_id, reported, closed, acted in ids:
             entries.append(_entry(incident_id, "reported", "Reported.", reported))
             fired = rng.sample(rules, rng.choice([0, 0, 1, 1, 2])) if rng.random() < 0.5 else []
             for rule_id in fired:
@@ -187,8 +190,7 @@ def seed(engine: sa.Engine, count: int) -> tuple[str, str]:
                     }
                 )
                 entries.append(_entry(incident_id, "escalation", "Escalated.", reported))
-            acted = reported + timedelta(hours=rng.uniform(0.2, 72))
-            if rng.random() < 0.9 and acted < now:
+            if acted is not None:
                 kind = rng.choice(["note", "assignment", "status_change", "playbook_step"])
                 entries.append(_entry(incident_id, kind, "Seeded action.", acted, dsl_id))
                 later = acted + timedelta(hours=3)

@@ -27,7 +27,12 @@ def throwaway_postgres(server_url: str = POSTGRES_SERVER) -> Iterator[str]:
 
 
 def database_urls(given: str | None) -> Iterator[str]:
-    """The one database asked for, or else SQLite then PostgreSQL."""
+    """The one database asked for, or else SQLite then PostgreSQL. A PostgreSQL URL names the
+    server: the benchmark runs in a throwaway database there, and leaves nothing behind."""
+    if given and not given.startswith("sqlite"):
+        with throwaway_postgres(given) as url:
+            yield url
+        return
     if given:
         yield given
         return

@@ -376,6 +376,7 @@ INCIDENT_COLUMNS = [
     "outcome",
     "closed_at",
     "seen_by_dsl_at",
+    "first_action_at",
     "created_at",
     "updated_at",
 ]
@@ -409,6 +410,7 @@ def _incident_row(school: School, p: _Plan) -> tuple:
         "Content removed by the platform; parents met." if p.closed_at else "",
         p.closed_at if p.status == "closed" else None,
         seen and min(seen, school.anchor),
+        p.closed_at,  # the DSL's status change (see _entries) is the first action
         p.reported_at,
         p.closed_at or p.reported_at,
     )

@@ -32,12 +32,20 @@ def _seconds_between_sqlite(element, compiler, **kw):
     )
 
 
-def median_of(values: sa.Select, *, name: str) -> sa.Select:
-    """The median of a one-column query and how many values it had (NULLs left out), in SQL on
-    both databases: number the sorted values and average the middle one or two.
+def median_of(values: sa.Select, *, name: str, dialect: str) -> sa.Select:
+    """The median of a one-column query and how many values it had (NULLs left out), as columns
+    `median` and `count`, in SQL on both databases.
 
-    The values are a materialized CTE named `name`, so that a value computed by a subquery is
+    PostgreSQL has `percentile_cont`: one sort, a third of the time of numbering the values over
+    100,000 incidents. SQLite numbers the sorted values and averages the middle one or two; the
+    values are a materialized CTE named `name`, so that a value computed by a subquery is
     computed once a row however often it is named; NULLs sort last and are not counted."""
+    if dialect == "postgresql":
+        (value,) = values.subquery(name).c
+        return sa.select(
+            sa.func.percentile_cont(0.5).within_group(value).label("median"),
+            sa.func.count(value).label("count"),
+        )
     inner = values.cte(name).prefix_with("MATERIALIZED")
     (value,) = inner.c
     ranked = sa.select(

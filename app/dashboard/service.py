@@ -17,7 +17,7 @@ from app.core.sql import median_of, seconds_between
 from app.core.types import UTCDateTime
 from app.dashboard.periods import Period, Week
 from app.escalation.models import Escalation, EscalationRule
-from app.incidents.models import Incident, IncidentStatus, Severity, TimelineEntry, TimelineKind
+from app.incidents.models import Incident, IncidentStatus, Severity
 from app.policies import service as policies_service
 from app.policies.models import (
     Audience,
@@ -33,22 +33,6 @@ SPLITS = {
     "offender_type": Incident.offender_type,
 }
 OPEN_STATUSES = (IncidentStatus.open, IncidentStatus.in_progress, IncidentStatus.escalated)
-
-# The first action on an incident is the first chronology entry a person (a signed-in user, not
-# an API token) wrote after the report, of a kind that is someone doing something about it.
-# Left out: the report itself; escalations and their notices, which the rules write the moment
-# an incident is saved; evidence, which usually comes with the report from the person reporting;
-# and exports, which copy the record without acting on it.
-FIRST_ACTION_KINDS = (
-    TimelineKind.note,
-    TimelineKind.decision,
-    TimelineKind.contact,
-    TimelineKind.playbook_step,
-    TimelineKind.status_change,
-    TimelineKind.assignment,
-    TimelineKind.removal,
-    TimelineKind.harm_test,
-)
 
 
 def for_aggregates(*, session: Session) -> None:
@@ -174,23 +158,13 @@ class Median:
 def response_times(*, session: Session, school_id: int, period: Period) -> list[Median]:
     """Median time from report to first action, for incidents reported in the period (those
     acted on), and from report to close, for incidents closed in the period."""
-    first_action = (
-        select(func.min(TimelineEntry.created_at))
-        .where(
-            TimelineEntry.incident_id == Incident.id,
-            TimelineEntry.kind.in_(FIRST_ACTION_KINDS),
-            TimelineEntry.actor_user_id.is_not(None),
-        )
-        .correlate(Incident)
-        .scalar_subquery()
-    )
-    # The earliest action of each incident is read from the (incident_id, created_at) index,
-    # stopping at the first entry that counts; incidents not acted on give NULL, not counted.
+    dialect = session.get_bind().dialect.name
     to_first_action = median_of(
-        select(seconds_between(first_action, Incident.reported_at)).where(
+        select(seconds_between(Incident.first_action_at, Incident.reported_at)).where(
             Incident.school_id == school_id, _in(Incident.reported_at, period)
         ),
         name="to_first_action",
+        dialect=dialect,
     ).add_columns(sa.literal("first_action").label("what"))
     to_close = median_of(
         select(seconds_between(Incident.closed_at, Incident.reported_at)).where(
@@ -199,6 +173,7 @@ def response_times(*, session: Session, school_id: int, period: Period) -> list[
             _in(Incident.closed_at, period),
         ),
         name="to_close",
+        dialect=dialect,
     ).add_columns(sa.literal("closed").label("what"))
     rows = session.execute(sa.union_all(to_first_action, to_close)).all()
     found = {

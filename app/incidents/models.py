@@ -103,6 +103,25 @@ class TimelineKind(StrEnum):
     export = "export"
 
 
+# The first action on an incident is the first chronology entry a person (a signed-in user, not
+# an API token) wrote after the report, of a kind that is someone doing something about it.
+# Left out: the report itself; escalations and their notices, which the rules write the moment
+# an incident is saved; evidence, which usually comes with the report from the person reporting;
+# and exports, which copy the record without acting on it.
+FIRST_ACTION_KINDS = frozenset(
+    {
+        TimelineKind.note,
+        TimelineKind.decision,
+        TimelineKind.contact,
+        TimelineKind.playbook_step,
+        TimelineKind.status_change,
+        TimelineKind.assignment,
+        TimelineKind.removal,
+        TimelineKind.harm_test,
+    }
+)
+
+
 class WrittenEntryKind(StrEnum):
     """The timeline entries people (and the MIS) write; the others Haven writes itself."""
 
@@ -179,6 +198,8 @@ class Incident(SQLModel, table=True):
     outcome: str = Field(default="", max_length=4000)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     seen_by_dsl_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the first action (FIRST_ACTION_KINDS) was written: the dashboard's response time.
+    first_action_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

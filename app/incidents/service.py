@@ -15,6 +15,7 @@ from app.core.errors import InvalidInput, NotFound
 from app.core.types import utcnow
 from app.incidents.library import CONTACTS
 from app.incidents.models import (
+    FIRST_ACTION_KINDS,
     Contact,
     ContactKind,
     ContactWith,
@@ -79,6 +80,8 @@ def add_entry(
     )
     session.add(entry)
     incident.updated_at = entry.created_at
+    if incident.first_action_at is None and actor.user_id and kind in FIRST_ACTION_KINDS:
+        incident.first_action_at = entry.created_at
     session.add(incident)
     session.flush()
     _audit(session, actor, f"incident.{kind.value}", incident, entry=entry.id)

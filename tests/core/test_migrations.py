@@ -11,9 +11,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 import app.models  # noqa: F401
+from app.audit.service import Actor
+from app.auth.models import Role, Scope
 from app.core.db import make_engine
 from app.core.migrations import (
     alembic_config,
@@ -23,6 +25,9 @@ from app.core.migrations import (
     sqlite_foreign_keys_off,
     upgrade,
 )
+from app.incidents.models import Incident, TimelineKind
+from app.incidents.service import add_entry
+from tests.factories import make_incident, make_token, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -196,3 +201,33 @@ def test_a_migration_on_sqlite_may_not_leave_a_row_referring_to_nothing(tmp_path
         with pytest.raises(RuntimeError, match="person row 1 refers to school"):
             check_foreign_keys(connection)
     engine.dispose()
+
+
+def test_the_first_action_time_is_filled_in_from_the_chronology(committed_engine):
+    """Migration 0015 keeps the time of each incident's first action on the incident."""
+    with Session(committed_engine, expire_on_commit=False) as session:
+        dsl = make_user(session, role=Role.dsl)
+        acted, untouched = make_incident(session), make_incident(session)
+        mis = Actor(token_id=make_token(session, Scope.incidents_write)[1].id)
+        start = acted.reported_at
+        for kind, actor, hours in [
+            (TimelineKind.escalation, Actor(user_id=dsl.id), 1),  # Haven's doing, not a person's
+            (TimelineKind.note, mis, 2),  # the MIS's
+            (TimelineKind.decision, Actor(user_id=dsl.id), 3),
+            (TimelineKind.note, Actor(user_id=dsl.id), 4),
+        ]:
+            add_entry(
+                session=session,
+                incident=acted,
+                kind=kind,
+                text="Done.",
+                actor=actor,
+                at=start + timedelta(hours=hours),
+            )
+        session.commit()
+    with committed_engine.connect() as connection, connection.begin():
+        command.downgrade(alembic_config(connection), "0014")
+    upgrade(committed_engine, "head")
+    with Session(committed_engine) as session:
+        assert session.get(Incident, acted.id).first_action_at == start + timedelta(hours=3)
+        assert session.get(Incident, untouched.id).first_action_at is None

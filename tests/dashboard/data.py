@@ -11,7 +11,8 @@ from app.audit.service import SYSTEM, Actor
 from app.auth.models import Role, User
 from app.escalation.models import Escalation
 from app.incidents import flows as incident_flows
-from app.incidents.models import Incident, IncidentUpdate, TimelineEntry
+from app.incidents import service as incidents_service
+from app.incidents.models import Incident, IncidentUpdate, TimelineKind
 from app.policies import service as policies_service
 from tests.factories import give_checklist, make_incident, make_user
 from tests.policies.test_policies import _published as published_policy
@@ -50,14 +51,13 @@ def _report(db: Session, reporter: User, at: datetime, **fields) -> Incident:
 
 def _note(db: Session, incident: Incident, dsl: User, at: datetime) -> None:
     """A note by the DSL, written at `at` (entries are never changed once written)."""
-    db.add(
-        TimelineEntry(
-            incident_id=incident.id,
-            kind="note",
-            text="Looked at it.",
-            actor_user_id=dsl.id,
-            created_at=at,
-        )
+    incidents_service.add_entry(
+        session=db,
+        incident=incident,
+        kind=TimelineKind.note,
+        text="Looked at it.",
+        actor=Actor(user_id=dsl.id),
+        at=at,
     )
     db.commit()
 

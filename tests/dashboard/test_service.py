@@ -6,13 +6,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.auth.models import Role
+from app.audit.service import Actor
+from app.auth.models import Role, Scope
 from app.core.errors import InvalidInput
 from app.dashboard import charts, service
 from app.dashboard.periods import Period, choose, presets
-from app.incidents.models import TimelineEntry
+from app.incidents import service as service_incidents
+from app.incidents.models import TimelineKind
 from tests.dashboard.data import ZONE, local
-from tests.factories import make_incident, make_user
+from tests.factories import make_incident, make_token, make_user
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -59,32 +61,27 @@ def test_a_period_cut_mid_week_counts_only_its_own_days(db):
     assert weekly.totals == [1, 0]
 
 
+def _entry(db, incident, kind: TimelineKind, at, actor: Actor) -> None:
+    service_incidents.add_entry(
+        session=db, incident=incident, kind=kind, text="Done.", actor=actor, at=at
+    )
+    db.commit()
+
+
 def test_medians_average_the_middle_two_of_an_even_count(db):
     dsl = make_user(db, role=Role.dsl)
+    by_dsl = Actor(user_id=dsl.id)
+    by_mis = Actor(token_id=make_token(db, Scope.incidents_write)[1].id)
     day = date(2025, 5, 12)
     for hours in (1, 3, 10, 30):
         incident = _reported(db, local(day, 9))
-        db.add(
-            TimelineEntry(
-                incident_id=incident.id,
-                kind="decision",
-                text="Decided.",
-                rationale="Because.",
-                actor_user_id=dsl.id,
-                created_at=incident.reported_at + timedelta(hours=hours),
-            )
-        )
         # Entries Haven writes itself, or an API client, are not a person's first action.
-        db.add(
-            TimelineEntry(
-                incident_id=incident.id,
-                kind="escalation",
-                text="Escalated.",
-                actor_user_id=dsl.id,
-                created_at=incident.reported_at,
-            )
-        )
-    db.commit()
+        _entry(db, incident, TimelineKind.escalation, incident.reported_at, by_dsl)
+        _entry(db, incident, TimelineKind.note, incident.reported_at, by_mis)
+        at = incident.reported_at + timedelta(hours=hours)
+        _entry(db, incident, TimelineKind.decision, at, by_dsl)
+        _entry(db, incident, TimelineKind.note, at + timedelta(days=2), by_dsl)  # not the first
+    _reported(db, local(day, 10))  # not acted on: not counted
     period = Period(day, day + timedelta(days=6), LONDON)
     first, closed = service.response_times(session=db, school_id=dsl.school_id, period=period)
     assert (first.what, first.count) == ("first_action", 4)
