@@ -95,14 +95,15 @@ def web_workers(server: subprocess.Popen) -> list[int]:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time the processes have used so far (those that have gone count 0)."""
+    """User and system CPU time the processes have used so far, with that of their children
+    which have ended (PostgreSQL's autovacuum workers come and go: the server counts them)."""
     ticks = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        ticks += sum(int(field) for field in fields[11:15])  # utime, stime, cutime, cstime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
