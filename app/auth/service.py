@@ -1,10 +1,11 @@
 """Accounts, sign-in, sessions, second factors and API tokens. Queries live here only."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pyotp
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from app.audit.service import Actor, record_event
 from app.auth.models import (
@@ -95,6 +96,19 @@ def list_users(*, session: Session, school_id: int) -> list[User]:
     return list(
         session.exec(
             select(User).where(User.school_id == school_id).order_by(User.display_name, User.id)
+        ).all()
+    )
+
+
+def active_users_with_roles(
+    *, session: Session, school_id: int, roles: Iterable[Role]
+) -> list[User]:
+    """Active accounts holding one of these roles, by name: a few, whatever the staff count."""
+    return list(
+        session.exec(
+            select(User)
+            .where(User.school_id == school_id, User.is_active, col(User.role).in_(list(roles)))
+            .order_by(User.display_name, User.id)
         ).all()
     )
 

@@ -281,11 +281,9 @@ def incidents_page(
         if len(rows) > PAGE_SIZE
         else None
     )
-    leads = [
-        u
-        for u in auth_service.list_users(session=session, school_id=user.school_id)
-        if u.role in SAFEGUARDING_ROLES and u.is_active
-    ]
+    leads = auth_service.active_users_with_roles(
+        session=session, school_id=user.school_id, roles=SAFEGUARDING_ROLES
+    )
     context = {
         "incidents": rows[:PAGE_SIZE],
         "next_after": next_after,
@@ -305,12 +303,8 @@ def incidents_page(
 
 def _incident_page(request, session, incident, user, *, status_code=200, **context):
     people = service.people_of(session=session, incident_ids=[incident.id])[incident.id]
-    leads = [
-        u
-        for u in auth_service.list_users(session=session, school_id=user.school_id)
-        if u.role in SAFEGUARDING_ROLES and u.is_active
-    ]
     users = {u.id: u for u in auth_service.list_users(session=session, school_id=user.school_id)}
+    leads = [u for u in users.values() if u.role in SAFEGUARDING_ROLES and u.is_active]
     context = {
         "incident": incident,
         "people": people,

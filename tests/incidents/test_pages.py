@@ -181,6 +181,20 @@ def test_dsl_queue_filters_sorts_and_counts(client, db):
     assert client.get("/incidents", params={"status": "lost"}).status_code == 422
 
 
+def test_the_queue_offers_to_filter_by_the_active_safeguarding_leads_only(client, db):
+    dsl = make_user(db, role=Role.dsl)
+    deputy = make_user(db, role=Role.deputy_dsl)
+    left = make_user(db, role=Role.deputy_dsl, is_active=False)
+    teacher = make_user(db)
+    sign_in(client, dsl)
+    page = client.get("/incidents").text
+    offered = re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', page)
+    assert {int(user_id) for user_id, _ in offered} == {dsl.id, deputy.id}
+    names = [name for _, name in offered]
+    assert names == sorted(names)
+    assert left.display_name not in page and teacher.display_name not in page
+
+
 def test_queue_pages_through_by_keyset(client, db):
     reporter = make_user(db)
     for n in range(30):
