@@ -62,7 +62,7 @@ def migrate() -> None:
 
     settings = _ready()
     engine = make_engine(settings.database_url)
-    upgrade_to_head(engine)
+    upgrade_to_head(engine, secret_key=settings.secret_key)
     engine.dispose()
     engine, session, school = _school_session(settings)  # the school and its shipped content
     session.commit()

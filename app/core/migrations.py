@@ -9,17 +9,28 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
-from app.core.config import resource_dir
+from app.core.config import get_settings, resource_dir
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None, secret_key: str | None = None) -> Config:
     root = resource_dir("migrations").parent
     config = Config(str(root / "alembic.ini"))
     config.set_main_option("script_location", str(root / "migrations"))
     config.attributes["configure_logger"] = False
     if connection is not None:
         config.attributes["connection"] = connection
+    if secret_key is not None:
+        config.attributes["secret_key"] = secret_key
     return config
+
+
+def migration_secret_key() -> str:
+    """The HAVEN_SECRET_KEY a running migration seals or keys existing rows with: the one
+    `upgrade` was given, else the configured one. Ask for it only when there are rows to change,
+    so an empty database migrates without any key."""
+    from alembic import op
+
+    return op.get_context().config.attributes.get("secret_key") or get_settings().secret_key
 
 
 def head_revision() -> str | None:
@@ -62,15 +73,16 @@ def check_foreign_keys(connection: Connection) -> None:
         )
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate to `revision` in one transaction: all of it happens, or none."""
+def upgrade(engine: Engine, revision: str = "head", *, secret_key: str | None = None) -> None:
+    """Migrate to `revision` in one transaction: all of it happens, or none. `secret_key` is the
+    key migrations that seal or re-key existing rows use (see `migration_secret_key`)."""
     with (
         engine.connect() as connection,
         sqlite_foreign_keys_off(connection),
         connection.begin(),
     ):
-        command.upgrade(alembic_config(connection), revision)
+        command.upgrade(alembic_config(connection, secret_key), revision)
 
 
-def upgrade_to_head(engine: Engine) -> None:
-    upgrade(engine, "head")
+def upgrade_to_head(engine: Engine, *, secret_key: str | None = None) -> None:
+    upgrade(engine, "head", secret_key=secret_key)
