@@ -4,8 +4,13 @@
 stance paragraph) appears in the NAHT guide. The guide's title line is left out of the
 comparison, because the Sources section cites the guide by its title, which is attribution, not
 copying; every other line of the guide takes part.
+
+The guide is not part of the repository: HAVEN_GUIDE_PATH names it, and by default it is
+`shared/reference/naht-social-media-guide.txt` beside the checkout. Without it the own-words
+checks are skipped, saying so; with HAVEN_REQUIRE_GUIDE=1 (set by CI) they fail instead.
 """
 
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,7 +21,9 @@ from app.core.markdown import has_unsafe_markup, render_markdown
 from app.policies.library import SHIPPED_POLICIES, STANCE_TEXT, ShippedPolicy
 from app.policies.models import Audience, PhoneStance, PolicyKind
 
-GUIDE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "naht-social-media-guide.txt"
+DEFAULT_GUIDE = Path(__file__).resolve().parents[3] / "shared/reference/naht-social-media-guide.txt"
+GUIDE = Path(os.environ.get("HAVEN_GUIDE_PATH") or DEFAULT_GUIDE)
+REQUIRE_GUIDE = os.environ.get("HAVEN_REQUIRE_GUIDE", "") not in ("", "0")
 GUIDE_TITLE = "Social media, TikTok and mobile phones in schools: an essential guide"
 N = 8
 
@@ -69,6 +76,14 @@ def ngrams(text: str, n: int = N) -> set[tuple[str, ...]]:
 
 @pytest.fixture(scope="module")
 def guide_ngrams() -> set[tuple[str, ...]]:
+    if not GUIDE.is_file():
+        reason = (
+            f"the NAHT guide is not beside the checkout at {GUIDE}: the own-words check needs it "
+            "(set HAVEN_GUIDE_PATH to where it is)"
+        )
+        if REQUIRE_GUIDE:
+            pytest.fail(f"{reason}; HAVEN_REQUIRE_GUIDE is set, so this cannot be skipped")
+        pytest.skip(reason)
     lines = GUIDE.read_text(encoding="utf-8").splitlines()
     assert lines[0].strip() == GUIDE_TITLE  # only the title line is left out, nothing else
     grams = ngrams("\n".join(lines[1:]))
