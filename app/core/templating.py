@@ -7,8 +7,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import pass_context
 from jinja2_fragments.fastapi import Jinja2Blocks
+from sqlalchemy import inspect
+from sqlmodel import Session
 
 from app.core.config import resource_dir
+from app.core.db import READING
 
 templates = Jinja2Blocks(directory=str(resource_dir("templates")))
 COMPONENTS = ("forms", "widgets")
@@ -33,6 +36,19 @@ def is_htmx(request: Request) -> bool:
     )
 
 
+def _loaded(request: Request, *rows) -> None:
+    """A rollback expires the rows a request read, and once the request's session has closed
+    (an error page rendered after a refusal) they cannot be read again from it: read them
+    again in a short session of their own, so that the page still has its header."""
+    stale = [row for row in rows if inspect(row).detached and inspect(row).expired_attributes]
+    if not stale:
+        return
+    with Session(request.app.state.engine, execution_options={READING: True}) as session:
+        for row in stale:
+            session.add(row)
+            session.refresh(row)
+
+
 def render(
     request: Request,
     template: str,
@@ -46,6 +62,8 @@ def render(
     from app.auth.csrf import csrf_token_for, set_csrf_cookie
 
     signed_in = getattr(request.state, "signed_in", None)
+    if signed_in:
+        _loaded(request, signed_in.user, signed_in.browser)
     page = {
         "request": request,
         "csrf_token": csrf_token_for(request),

@@ -248,9 +248,16 @@ def release(
 
 
 def _confirm_page(request, session, user, kind: str, record_id: int, *, status_code=200, **ctx):
-    preview = service.preview_deletion(
-        session=session, school_id=user.school_id, kind=service.kind_of(kind), record_id=record_id
-    )
+    try:
+        preview = service.preview_deletion(
+            session=session,
+            school_id=user.school_id,
+            kind=service.kind_of(kind),
+            record_id=record_id,
+        )
+    except service.AlreadyDeleted as exc:
+        context = {"gone": exc.detail}
+        return render(request, "retention/delete.html", context, block="confirm", status_code=404)
     rules = service.schedule(session=session, school_id=user.school_id)
     context = {
         "preview": preview,

@@ -9,7 +9,7 @@ rule and the reviewer, and none of the content.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -55,6 +55,7 @@ from app.webhooks.models import DeliveryAttempt, EventType, OutboxMessage
 INCIDENT_TYPES = [rule.record_type for rule in SHIPPED_RULES if rule.kind == RecordKind.incident]
 STAFF_TYPES = (RecordType.incident_staff_allegation, RecordType.incident_staff_low_level)
 QUEUE_LIMIT = 50  # records shown per kind; the page says how many more there are
+FAR_FUTURE = datetime(3000, 1, 1, tzinfo=UTC)  # every period has ended by then
 
 
 def years_after(moment: datetime, years: int) -> datetime:
@@ -437,6 +438,20 @@ def find_due(
     return _due_record(kind, row, rules) if row else None
 
 
+def due_on(
+    *, session: Session, school_id: int, kind: RecordKind, record_id: int
+) -> datetime | None:
+    """When a record not yet due will be: the end of its period, or of a longer keep. None when
+    no date can be given (an open incident, a member of staff still on the roll)."""
+    record = find_due(
+        session=session, school_id=school_id, kind=kind, record_id=record_id, now=FAR_FUTURE
+    )
+    if record is None:
+        return None
+    keep_until = record.retention.keep_until if record.retention else None
+    return max(record.due_since, keep_until) if keep_until else record.due_since
+
+
 def count_due(*, session: Session, school_id: int, now: datetime | None = None) -> int:
     """How many records wait for review, held ones left out (they cannot be deleted)."""
     now = now or utcnow()
@@ -492,6 +507,10 @@ def kind_of(path: str) -> RecordKind:
         raise NotFound("There is no such kind of record.") from None
 
 
+class AlreadyDeleted(NotFound):
+    """The record was deleted after review: a second click on Delete, or a page left open."""
+
+
 def locate(
     *,
     session: Session,
@@ -501,6 +520,26 @@ def locate(
     for_update: bool = False,
 ) -> Located:
     """The record (locked when about to change), with its retention decisions."""
+    try:
+        return _locate(session, school_id, kind, record_id, for_update)
+    except NotFound:
+        deleted = select(AuditEvent.seq).where(
+            AuditEvent.school_id == school_id,
+            AuditEvent.action == "retention.deleted",
+            AuditEvent.entity_type == kind.value,
+            AuditEvent.entity_id == str(record_id),
+        )
+        if session.exec(deleted.limit(1)).first() is not None:
+            raise AlreadyDeleted(
+                "This record has already been deleted. Nothing more was done: the retention "
+                "page lists the deletions made after review."
+            ) from None
+        raise
+
+
+def _locate(
+    session: Session, school_id: int, kind: RecordKind, record_id: int, for_update: bool
+) -> Located:
     if kind == RecordKind.incident:
         row = incidents_service.get_incident(
             session=session, school_id=school_id, incident_id=record_id, for_update=for_update
@@ -818,6 +857,7 @@ class Preview:
     found: Located
     due: DueRecord | None
     counts: dict[str, int]
+    due_on: datetime | None = None  # when it will be due, if it is not yet
 
 
 def _messages_about(session: Session, school_id: int, event_types, **data) -> list[int]:
@@ -944,10 +984,9 @@ def preview_deletion(
     *, session: Session, school_id: int, kind: RecordKind, record_id: int
 ) -> Preview:
     """What deleting the record would remove (for the confirmation page); changes nothing."""
-    found = locate(session=session, school_id=school_id, kind=kind, record_id=record_id)
-    due = find_due(
-        session=session, school_id=school_id, kind=kind, record_id=record_id, now=utcnow()
-    )
+    record = {"session": session, "school_id": school_id, "kind": kind, "record_id": record_id}
+    found = locate(**record)
+    due = find_due(**record, now=utcnow())
     counts = {}
     for name, condition in _parts(session, school_id, found):
         table = _TABLES[name]
@@ -956,7 +995,8 @@ def preview_deletion(
         ).scalar_one()
     if kind == RecordKind.incident:
         counts["evidence_files"] = len(_evidence_files(session, record_id))
-    return Preview(found, due, counts)
+    later = None if due else due_on(**record)
+    return Preview(found, due, counts, later)
 
 
 def delete_after_review(
