@@ -180,6 +180,7 @@ def serve(
         workers=workers,
         proxy_headers=True,
         log_level=settings.log_level,
+        access_log=False,  # it writes query strings (searches for a pupil): Haven logs its own
     )
 
 

@@ -19,7 +19,7 @@ from app.core.config import Settings, get_settings, resource_dir
 from app.core.db import make_engine
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
-from app.core.middleware import SecurityHeadersMiddleware
+from app.core.middleware import AccessLogMiddleware, SecurityHeadersMiddleware
 from app.core.migrations import head_revision
 from app.core.nul import refuse_nul_characters
 from app.core.openapi import build_openapi
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         file_limit_bytes=settings.max_upload_mb * 1024 * 1024,
         max_data_bytes=settings.max_json_mb * 1024 * 1024,
     )
+    app.add_middleware(AccessLogMiddleware)  # inside the next: it logs the request's id
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: headers on every answer
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")

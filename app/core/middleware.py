@@ -1,10 +1,17 @@
-"""Request ids and security headers on every response (pure ASGI, no body buffering)."""
+"""Request ids, security headers and the access log, for every request (pure ASGI, no body
+buffering)."""
 
+import logging
 import re
+import time
 import uuid
 
+from fastapi.routing import iter_route_contexts
 from starlette.datastructures import MutableHeaders
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+access_log = logging.getLogger("haven.access")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -44,3 +51,50 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class AccessLogMiddleware:
+    """One line a request: method, route, status, duration and request id. The route is the
+    path template that matched (`/incidents/{incident_id}`), and never the query string, which
+    holds what people searched for (a pupil's name). Runs inside SecurityHeadersMiddleware,
+    which gives the request its id."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+        self.templates: dict[int, str] = {}  # id of a route -> its full path template
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless an answer starts: an error no handler turned into one
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            access_log.info(
+                "%s %s %s %.1fms request=%s",
+                scope["method"],
+                self._route(scope),
+                status,
+                (time.perf_counter() - started) * 1000,
+                scope.get("state", {}).get("request_id", "-"),
+            )
+
+    def _route(self, scope: Scope) -> str:
+        """The template of the route that answered, else the path (a static file, a 404)."""
+        route = scope.get("route")
+        if route is None or isinstance(route, Mount):
+            return scope["path"]
+        if id(route) not in self.templates:
+            # A route of an included router knows only its own part of the path.
+            contexts = iter_route_contexts(scope["app"].router.routes)
+            self.templates = {id(context.original_route): context.path for context in contexts}
+        return self.templates.get(id(route)) or scope["path"]
