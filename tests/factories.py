@@ -18,6 +18,7 @@ from app.incidents import flows as incident_flows
 from app.incidents.models import Incident, IncidentCreate
 from app.install import ensure_school
 from app.people.models import Person, PersonKind
+from tests.conftest import TEST_SECRET
 
 PASSWORD = "correct-horse-battery-staple"
 _counter = iter(range(1, 1_000_000))
@@ -47,7 +48,7 @@ def make_user(
     )
     user = auth_service.create_user(session=db, school_id=school.id, data=data, actor=SYSTEM)
     if second_factor if second_factor is not None else role.needs_second_factor:
-        user.totp_secret = pyotp.random_base32()
+        auth_service.set_totp_seed(user=user, seed=pyotp.random_base32(), secret_key=TEST_SECRET)
         user.totp_enabled_at = utcnow()
         db.add(user)
     db.commit()
@@ -83,7 +84,8 @@ def make_token(db: Session, *scopes: Scope, name: str = "MIS") -> tuple[str, Api
 
 
 def totp_code(user: User, steps_ahead: int = 0) -> str:
-    return pyotp.TOTP(user.totp_secret).at(utcnow() + timedelta(seconds=30 * steps_ahead))
+    seed = auth_service.totp_seed(user=user, secret_key=TEST_SECRET)
+    return pyotp.TOTP(seed).at(utcnow() + timedelta(seconds=30 * steps_ahead))
 
 
 def csrf_from(html: str) -> str:

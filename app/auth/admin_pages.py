@@ -122,7 +122,13 @@ def reset_password(
 ):
     user = service.get_user(session=session, school_id=admin.school_id, user_id=user_id)
     try:
-        service.reset_password(session=session, user=user, password=password, actor=actor)
+        service.reset_password(
+            session=session,
+            user=user,
+            password=password,
+            settings=request.app.state.settings,
+            actor=actor,
+        )
     except DomainError as exc:
         session.rollback()
         return _users_page(request, session, admin, status_code=exc.status_code, error=exc.detail)

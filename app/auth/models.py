@@ -70,9 +70,12 @@ class User(UserBase, table=True):
     person_id: int | None = Field(default=None, foreign_key="person.id")
     password_hash: str = Field(max_length=200)
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    failed_login_count: int = 0
-    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    totp_secret: str | None = Field(default=None, max_length=64)
+    failed_login_count: int = Field(
+        default=0, description="Failed sign-ins since the last one that succeeded"
+    )
+    totp_secret: str | None = Field(
+        default=None, max_length=255, description="The TOTP seed, sealed (app.core.keys)"
+    )
     totp_enabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     totp_last_counter: int | None = Field(default=None, sa_type=sa.BigInteger)
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -115,6 +118,29 @@ class UserSession(SQLModel, table=True):
     second_factor_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     user_agent: str = Field(default="", max_length=200)
+    failed_sign_ins_before: int = Field(
+        default=0, description="Failed sign-ins on the account between the last one and this"
+    )
+
+
+class ThrottleKind(StrEnum):
+    account = "account"  # an email address typed at sign-in, whether or not it has an account
+    address = "address"  # a client address
+    device = "device"  # a browser that signed in to the account before (its device cookie)
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins counted per email typed, per client address and per known browser. The
+    key is a keyed hash, so neither the emails typed nor the addresses are kept."""
+
+    __tablename__ = "sign_in_throttle"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    kind: ThrottleKind = Field(sa_type=enum_type(ThrottleKind))
+    failures: int = 0
+    last_failure_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    blocked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ApiToken(SQLModel, table=True):

@@ -69,6 +69,7 @@ def login(
             password=password,
             settings=settings,
             actor=actor,
+            device=request.cookies.get(service.DEVICE_COOKIE),
         )
     except DomainError as exc:
         session.commit()  # keep the failure count and its audit entry
@@ -96,6 +97,15 @@ def login(
         secure=settings.secure_cookies,
         samesite="lax",
         path="/",
+    )
+    response.set_cookie(
+        service.DEVICE_COOKIE,
+        service.device_cookie(settings=settings, school_id=school.id, email=user.email),
+        max_age=service.DEVICE_COOKIE_DAYS * 24 * 3600,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+        path="/login",
     )
     rotate_csrf_cookie(request, response)
     return response
@@ -197,13 +207,15 @@ def second_factor_setup_page(request: Request, session: DbSession, signed_in: Pa
     user = signed_in.user
     if user.has_second_factor:
         return render(request, "account/second_factor_setup.html", {"enrolled": True})
+    secret_key = request.app.state.settings.secret_key
     uri = (
-        service.provisioning_uri(user)
+        service.provisioning_uri(user=user, secret_key=secret_key)
         if user.totp_secret
-        else service.begin_second_factor(session=session, user=user)
+        else service.begin_second_factor(session=session, user=user, secret_key=secret_key)
     )
     session.commit()
-    context = {"enrolled": False, "qr": _qr_svg(uri), "secret": user.totp_secret}
+    seed = service.totp_seed(user=user, secret_key=secret_key)
+    context = {"enrolled": False, "qr": _qr_svg(uri), "secret": seed}
     return render(request, "account/second_factor_setup.html", context)
 
 
@@ -213,13 +225,20 @@ def second_factor_setup(
 ):
     user = signed_in.user
     actor = request_actor(request, user_id=user.id)
+    secret_key = request.app.state.settings.secret_key
     try:
-        service.confirm_second_factor(session=session, user=user, code=code, actor=actor)
+        service.confirm_second_factor(
+            session=session, user=user, code=code, secret_key=secret_key, actor=actor
+        )
     except DomainError as exc:
         context = {
             "enrolled": user.has_second_factor,
-            "qr": _qr_svg(service.provisioning_uri(user)) if user.totp_secret else "",
-            "secret": user.totp_secret,
+            "qr": (
+                _qr_svg(service.provisioning_uri(user=user, secret_key=secret_key))
+                if user.totp_secret
+                else ""
+            ),
+            "secret": service.totp_seed(user=user, secret_key=secret_key),
             "error": exc.detail,
         }
         return render(

@@ -5,6 +5,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pyotp
+from sqlalchemy import case, delete, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, func, select
 
 from app.audit.service import Actor, record_event
@@ -13,11 +17,14 @@ from app.auth.models import (
     ApiTokenCreate,
     Role,
     School,
+    SignInThrottle,
+    ThrottleKind,
     User,
     UserCreate,
     UserSession,
     UserUpdate,
 )
+from app.core import keys
 from app.core.config import Settings
 from app.core.db import begin_writing, get_for_school
 from app.core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts
@@ -25,6 +32,7 @@ from app.core.security import (
     hash_password,
     new_token,
     password_needs_rehash,
+    same_secret,
     sha256_hex,
     verify_password,
 )
@@ -38,8 +46,15 @@ class LoginFailed(InvalidInput):
     title = "Sign-in failed"
 
 
-class AccountLocked(TooManyAttempts):
-    title = "Account locked for now"
+class SignInThrottled(TooManyAttempts):
+    title = "Too many failed sign-ins"
+
+
+LOGIN_FAILED = "The email address or password is not right."
+SIGN_IN_THROTTLED = (
+    "Too many failed sign-ins. Wait {minutes} and try again, or ask an administrator to set a "
+    "new password."
+)
 
 
 def _record_user_event(
@@ -256,13 +271,15 @@ def change_password(
     _record_user_event(session, actor, "user.password_changed", user)
 
 
-def reset_password(*, session: Session, user: User, password: str, actor: Actor) -> None:
-    """An administrator sets a new password for someone who forgot theirs."""
+def reset_password(
+    *, session: Session, user: User, password: str, settings: Settings, actor: Actor
+) -> None:
+    """An administrator sets a new password for someone who forgot theirs; the sign-ins refused
+    for too many failures on that email start again."""
     if len(password) < 12:
         raise InvalidInput("Choose a password of at least 12 characters.")
     set_password(session=session, user=user, password=password)
-    user.failed_login_count = 0
-    user.locked_until = None
+    _clear_throttle(session, [_account_key(settings, user.school_id, user.email)])
     revoke_user_sessions(session=session, user=user)
     _record_user_event(session, actor, "user.password_reset", user)
 
@@ -278,35 +295,52 @@ def set_password(*, session: Session, user: User, password: str) -> None:
 
 
 def authenticate(
-    *, session: Session, school_id: int, email: str, password: str, settings: Settings, actor: Actor
+    *,
+    session: Session,
+    school_id: int,
+    email: str,
+    password: str,
+    settings: Settings,
+    actor: Actor,
+    device: str | None = None,
 ) -> User:
-    """Check a password, counting failures per account and locking it after too many."""
+    """Check a password. Failures are counted per email typed (whether or not it has an account),
+    per client address, and per browser that signed in to the account before (`device`, its
+    device cookie), and the answers are the same, word for word, whether or not the account
+    exists. A browser the owner signed in with before is counted on its own, so an account
+    attacked from elsewhere is slowed there but never locked out for its owner."""
     now = utcnow()
+    email = normalise_email(email)
+    counted = _counted_keys(settings, school_id, email, actor.ip_address, device)
     user = find_user_by_email(session=session, school_id=school_id, email=email)
-    if user is not None and user.locked_until and user.locked_until > now:
-        verify_password(None, password)  # same cost as a real check
-        _record_user_event(session, actor, "auth.login_locked", user)
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        raise AccountLocked(
-            f"Too many failed sign-ins for this account. Try again in {minutes} minutes, "
-            "or ask an administrator."
+    blocked = session.exec(
+        select(func.max(SignInThrottle.blocked_until)).where(
+            col(SignInThrottle.key).in_([key for _, key in counted]),
+            SignInThrottle.blocked_until > now,
         )
+    ).one()
+    if blocked is not None:
+        verify_password(None, password)  # same cost as a real check
+        if user is not None:
+            _count_failed_sign_in(session, user)
+        _record_sign_in_event(session, actor, "auth.login_throttled", school_id, user)
+        raise SignInThrottled(SIGN_IN_THROTTLED.format(minutes=_minutes(blocked - now)))
     ok = verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
+        for kind, key in counted:
+            _count_throttled_failure(session, settings, kind, key, now)
         if user is not None:
-            _count_failure(session, user, settings)
-        record_event(
-            session=session,
-            actor=actor,
-            action="auth.login_failed",
-            school_id=school_id,
-            entity_type="user" if user else "",
-            entity_id=user.id if user else "",
+            _count_failed_sign_in(session, user)
+        _record_sign_in_event(
+            session,
+            actor,
+            "auth.login_failed",
+            school_id,
+            user,
             detail={} if user else {"reason": "unknown_email"},
         )
-        raise LoginFailed("The email address or password is not right.")
-    user.failed_login_count = 0
-    user.locked_until = None
+        raise LoginFailed(LOGIN_FAILED)
+    _clear_throttle(session, [key for kind, key in counted if kind != ThrottleKind.address])
     user.last_login_at = now
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -314,15 +348,148 @@ def authenticate(
     return user
 
 
-def _count_failure(session: Session, user: User, settings: Settings) -> bool:
-    """Count a wrong password or code; lock the account after too many. True when it locks."""
-    user.failed_login_count += 1
-    locks = user.failed_login_count >= settings.login_max_failures
-    if locks:
-        user.locked_until = utcnow() + timedelta(minutes=settings.login_lockout_minutes)
-        user.failed_login_count = 0
-    session.add(user)
-    return locks
+def _record_sign_in_event(
+    session: Session,
+    actor: Actor,
+    action: str,
+    school_id: int,
+    user: User | None,
+    detail: dict | None = None,
+) -> None:
+    record_event(
+        session=session,
+        actor=actor,
+        action=action,
+        school_id=school_id,
+        entity_type="user" if user else "",
+        entity_id=user.id if user else "",
+        detail=detail,
+    )
+
+
+def _minutes(wait: timedelta) -> str:
+    minutes = max(1, -(-int(wait.total_seconds()) // 60))
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+# Sign-in throttling ------------------------------------------------------------------------
+
+DEVICE_COOKIE = "haven_device"
+DEVICE_COOKIE_DAYS = 365
+
+
+def _throttle_key(settings: Settings, kind: ThrottleKind, value: str) -> str:
+    return keys.keyed_hash(settings.secret_key, keys.SIGN_IN_THROTTLE, f"{kind}:{value}".encode())
+
+
+def _account_key(settings: Settings, school_id: int, email: str) -> str:
+    return _throttle_key(settings, ThrottleKind.account, f"{school_id}:{normalise_email(email)}")
+
+
+def _device_signature(settings: Settings, school_id: int, email: str, nonce: str) -> str:
+    message = f"{school_id}:{normalise_email(email)}:{nonce}".encode()
+    return keys.keyed_hash(settings.secret_key, keys.SIGN_IN_DEVICE, message)
+
+
+def device_cookie(*, settings: Settings, school_id: int, email: str) -> str:
+    """The value of the cookie that marks a browser as one that signed in to this account."""
+    nonce = new_token(16)
+    return f"{nonce}.{_device_signature(settings, school_id, email, nonce)}"
+
+
+def _known_device(settings: Settings, school_id: int, email: str, cookie: str | None) -> str:
+    """The device cookie's nonce when it was given to this account, else ''."""
+    nonce, _, signature = (cookie or "").partition(".")
+    if nonce and same_secret(signature, _device_signature(settings, school_id, email, nonce)):
+        return nonce
+    return ""
+
+
+def _counted_keys(
+    settings: Settings, school_id: int, email: str, address: str, device: str | None
+) -> list[tuple[ThrottleKind, str]]:
+    """What a failure counts against: the known browser alone, or else the email and the
+    address (a school's staff may share one address, hence its higher limit)."""
+    if nonce := _known_device(settings, school_id, email, device):
+        return [(ThrottleKind.device, _throttle_key(settings, ThrottleKind.device, nonce))]
+    return [
+        (ThrottleKind.account, _account_key(settings, school_id, email)),
+        (ThrottleKind.address, _throttle_key(settings, ThrottleKind.address, address or "-")),
+    ]
+
+
+def _count_throttled_failure(
+    session: Session, settings: Settings, kind: ThrottleKind, key: str, now
+) -> None:
+    """Count one failure in a single statement (concurrent failures are all counted); at the
+    limit, refuse that key for the lockout period and count afresh after it."""
+    window = timedelta(minutes=settings.login_lockout_minutes)
+    limit = (
+        settings.login_address_max_failures
+        if kind == ThrottleKind.address
+        else settings.login_max_failures
+    )
+    table = SignInThrottle.__table__
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).values(
+        key=key, kind=kind, failures=1, last_failure_at=now, blocked_until=None
+    )
+    stale = table.c.last_failure_at < now - window
+    failures = session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                "failures": case((stale, 1), else_=table.c.failures + 1),
+                "last_failure_at": now,
+            },
+        ).returning(table.c.failures)
+    ).scalar_one()
+    if failures >= limit:
+        session.execute(
+            update(SignInThrottle)
+            .where(SignInThrottle.key == key)
+            .values(failures=0, blocked_until=now + window)
+        )
+
+
+def _clear_throttle(session: Session, throttle_keys: list[str]) -> None:
+    session.execute(delete(SignInThrottle).where(col(SignInThrottle.key).in_(throttle_keys)))
+
+
+def _count_failed_sign_in(session: Session, user: User) -> None:
+    """Count a failure on the account, told to its owner at their next sign-in (in SQL, so
+    that failures at the same moment are all counted)."""
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(failed_login_count=User.failed_login_count + 1)
+        .execution_options(synchronize_session="evaluate")
+    )
+
+
+def _take_failed_sign_ins(session: Session, user: User) -> int:
+    """The failures counted since the last sign-in, counting afresh from now."""
+    failures = session.exec(select(User.failed_login_count).where(User.id == user.id)).one()
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(failed_login_count=0)
+        .execution_options(synchronize_session="evaluate")
+    )
+    return failures
+
+
+def forget_old_throttles(*, session: Session, settings: Settings) -> int:
+    """Throttle rows whose failures and refusal are both over: a day after the last failure."""
+    cutoff = utcnow() - timedelta(minutes=settings.login_lockout_minutes) - timedelta(days=1)
+    result = session.execute(
+        delete(SignInThrottle).where(
+            SignInThrottle.last_failure_at < cutoff,
+            (SignInThrottle.blocked_until.is_(None)) | (SignInThrottle.blocked_until < cutoff),
+        )
+    )
+    return result.rowcount or 0
 
 
 def start_session(
@@ -338,6 +505,7 @@ def start_session(
         last_seen_at=now,
         expires_at=now + timedelta(hours=settings.session_max_hours),
         user_agent=user_agent[:200],
+        failed_sign_ins_before=_take_failed_sign_ins(session, user),
     )
     session.add(browser)
     session.flush()
@@ -410,40 +578,78 @@ def revoke_user_sessions(
 # Second factor (TOTP) ----------------------------------------------------------------------
 
 
-def begin_second_factor(*, session: Session, user: User) -> str:
+def totp_seed(*, user: User, secret_key: str) -> str | None:
+    """The account's TOTP seed, opened from its sealed form (shown once, while enrolling)."""
+    if not user.totp_secret:
+        return None
+    return keys.unseal(secret_key, keys.TOTP_SEEDS, user.totp_secret)
+
+
+def set_totp_seed(*, user: User, seed: str, secret_key: str) -> None:
+    user.totp_secret = keys.seal(secret_key, keys.TOTP_SEEDS, seed)
+
+
+def reseal_totp_seeds(*, session: Session, old_secret_key: str, new_secret_key: str) -> int:
+    """Seal every TOTP seed again under a new secret key; the number resealed. A seed the old
+    key cannot open stops it all (SealedValueError), before anything is written."""
+    users = session.exec(select(User).where(User.totp_secret.is_not(None))).all()
+    seeds = [(user, totp_seed(user=user, secret_key=old_secret_key)) for user in users]
+    for user, seed in seeds:
+        set_totp_seed(user=user, seed=seed, secret_key=new_secret_key)
+        session.add(user)
+    return len(seeds)
+
+
+def begin_second_factor(*, session: Session, user: User, secret_key: str) -> str:
     """Give the user a fresh secret to enrol; it takes effect once they confirm a code."""
     if user.has_second_factor:
         raise Conflict("A second factor is already set up for this account.")
     begin_writing(session)
-    user.totp_secret = pyotp.random_base32()
+    set_totp_seed(user=user, seed=pyotp.random_base32(), secret_key=secret_key)
     session.add(user)
-    return provisioning_uri(user)
+    return provisioning_uri(user=user, secret_key=secret_key)
 
 
-def provisioning_uri(user: User) -> str:
-    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
+def provisioning_uri(*, user: User, secret_key: str) -> str:
+    seed = totp_seed(user=user, secret_key=secret_key)
+    return pyotp.TOTP(seed).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
 
 
-def _accept_code(user: User, code: str) -> bool:
-    """Accept a current code once: a code already used (or an older one) is refused."""
+def _accept_code(session: Session, user: User, code: str, secret_key: str) -> bool:
+    """Accept a current code once, even when it is sent several times at once: the step it
+    belongs to is claimed by one conditional UPDATE, and only the request whose UPDATE changed
+    the row is let in. A code already used (or an older one) is refused."""
     code = code.strip().replace(" ", "")
     if not user.totp_secret or not code.isdigit() or len(code) != 6:
         return False
-    totp = pyotp.TOTP(user.totp_secret)
+    totp = pyotp.TOTP(totp_seed(user=user, secret_key=secret_key))
     now = utcnow()
     for drift in (0, -1, 1):  # allow one 30-second step of clock skew either way
         at = now + timedelta(seconds=30 * drift)
+        if not totp.verify(code, for_time=at):
+            continue
         counter = totp.timecode(at)
-        if totp.verify(code, for_time=at) and counter > (user.totp_last_counter or -1):
-            user.totp_last_counter = counter
+        claimed = session.execute(
+            update(User)
+            .where(
+                User.id == user.id,
+                (User.totp_last_counter.is_(None)) | (User.totp_last_counter < counter),
+            )
+            .values(totp_last_counter=counter)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed == 1:
+            set_committed_value(user, "totp_last_counter", counter)
             return True
     return False
 
 
-def confirm_second_factor(*, session: Session, user: User, code: str, actor: Actor) -> None:
+def confirm_second_factor(
+    *, session: Session, user: User, code: str, secret_key: str, actor: Actor
+) -> None:
     if user.has_second_factor:
         raise Conflict("A second factor is already set up for this account.")
-    if not _accept_code(user, code):
+    if not _accept_code(session, user, code, secret_key):
         raise InvalidInput("That code is not right. Enter the 6 digits your app shows now.")
     user.totp_enabled_at = utcnow()
     session.add(user)
@@ -453,15 +659,22 @@ def confirm_second_factor(*, session: Session, user: User, code: str, actor: Act
 def pass_second_factor(
     *, session: Session, signed_in: SignedIn, code: str, settings: Settings, actor: Actor
 ) -> None:
+    """Check the code of a browser past the password step. Wrong codes count against the
+    account as wrong passwords do; at the limit this half-signed-in session ends too."""
     user = signed_in.user
-    if not _accept_code(user, code):
-        if _count_failure(session, user, settings):
-            # Locked by wrong codes: end this half-signed-in session too.
+    if not _accept_code(session, user, code, settings.secret_key):
+        key = _account_key(settings, user.school_id, user.email)
+        now = utcnow()
+        _count_throttled_failure(session, settings, ThrottleKind.account, key, now)
+        _count_failed_sign_in(session, user)
+        blocked = session.exec(
+            select(SignInThrottle.blocked_until).where(SignInThrottle.key == key)
+        ).first()
+        if blocked is not None and blocked > now:
             signed_in.browser.revoked_at = utcnow()
             session.add(signed_in.browser)
         _record_user_event(session, actor, "auth.second_factor_failed", user)
         raise InvalidInput("That code is not right, or it has been used already.")
-    user.failed_login_count = 0
     signed_in.browser.second_factor_at = utcnow()
     session.add_all([user, signed_in.browser])
     _record_user_event(session, actor, "auth.second_factor_passed", user)

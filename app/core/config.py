@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     session_max_hours: int = Field(default=12, ge=1, le=24 * 14)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    login_address_max_failures: int = Field(
+        default=50, ge=1, le=10_000, description="Failed sign-ins from one address, any accounts"
+    )
     log_level: str = "info"
 
     @field_validator("webhook_allow_cidrs")

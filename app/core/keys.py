@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 AUDIT_CHAIN = "haven audit chain v1"
 AUDIT_ANCHOR = "haven audit anchor v1"
 TOTP_SEEDS = "haven totp seeds v1"
+SIGN_IN_THROTTLE = "haven sign-in throttle v1"
+SIGN_IN_DEVICE = "haven sign-in device v1"
 
 
 class SealedValueError(ValueError):

@@ -84,5 +84,15 @@ def upgrade(engine: Engine, revision: str = "head", *, secret_key: str | None = 
         command.upgrade(alembic_config(connection, secret_key), revision)
 
 
+def downgrade(engine: Engine, revision: str, *, secret_key: str | None = None) -> None:
+    """Migrate down to `revision`, in one transaction as `upgrade` does."""
+    with (
+        engine.connect() as connection,
+        sqlite_foreign_keys_off(connection),
+        connection.begin(),
+    ):
+        command.downgrade(alembic_config(connection, secret_key), revision)
+
+
 def upgrade_to_head(engine: Engine, *, secret_key: str | None = None) -> None:
     upgrade(engine, "head", secret_key=secret_key)

@@ -32,6 +32,7 @@ def home(request: Request, session: DbSession, user: CurrentUser):
         "now": now,
         "checklists": unfinished,
         "overdue": [r for r in unfinished if r.run.status(now) == RunStatus.overdue],
+        "failed_sign_ins": request.state.signed_in.browser.failed_sign_ins_before,
     }
     context["policies_waiting"] = policies_service.waiting_for(session=session, user=user)
     if user.role in (Role.dsl, Role.deputy_dsl, Role.slt):

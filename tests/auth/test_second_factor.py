@@ -1,12 +1,20 @@
 """TOTP for DSLs, deputies and administrators: enrolment with a QR code, codes used once."""
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pyotp
-from sqlmodel import select
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
 
 from app.audit.models import AuditEvent
-from app.auth.models import Role
+from app.auth import service as auth_service
+from app.auth.models import Role, UserSession
+from app.core.keys import SealedValueError
+from app.main import create_app
+from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD, make_user, page_csrf, sign_in, totp_code
 
 
@@ -90,7 +98,7 @@ def test_staff_need_no_second_factor(client, db):
     assert _password_step(client, user) == "/"
 
 
-def test_too_many_wrong_codes_end_the_session_and_lock_the_account(client, db, settings):
+def test_too_many_wrong_codes_end_the_session_and_lock_the_account(client, anon, db, settings):
     user = make_user(db, role=Role.dsl)
     _password_step(client, user)
     for _ in range(settings.login_max_failures):
@@ -101,8 +109,10 @@ def test_too_many_wrong_codes_end_the_session_and_lock_the_account(client, db, s
     assert response.status_code == 303
     assert response.headers["location"] == "/login"
     assert client.get("/").headers["location"] == "/login"
-    db.refresh(user)
-    assert user.locked_until is not None
+    refused = anon.post(  # a browser that never signed in to the account
+        "/login", data={"email": user.email, "password": PASSWORD, "csrf_token": page_csrf(anon)}
+    )
+    assert refused.status_code == 429
 
 
 def test_admin_resets_a_lost_factor(client, anon, db):
@@ -117,3 +127,72 @@ def test_admin_resets_a_lost_factor(client, anon, db):
     db.refresh(dsl)
     assert not dsl.has_second_factor
     assert _password_step(anon, dsl) == "/account/second-factor"
+
+
+def test_one_code_sent_from_eight_sessions_at_once_lets_exactly_one_in(committed_engine, settings):
+    """The code's step is claimed by one conditional UPDATE, so parallel requests cannot all
+    read "unused" before any of them writes."""
+    settings = settings.model_copy(
+        update={"database_url": committed_engine.url.render_as_string(hide_password=False)}
+    )
+    with Session(committed_engine, expire_on_commit=False) as session:
+        user = make_user(session, role=Role.dsl)
+    app = create_app(settings=settings, engine=committed_engine)
+    browsers = [
+        TestClient(app, base_url="https://testserver", follow_redirects=False) for _ in range(8)
+    ]
+    tokens = []
+    for browser in browsers:
+        browser.__enter__()
+        _password_step(browser, user)
+        tokens.append(page_csrf(browser, "/login/second-factor"))
+    code, start = totp_code(user), threading.Barrier(len(browsers))
+
+    def send(n: int) -> bool:
+        start.wait()
+        response = browsers[n].post(
+            "/login/second-factor", data={"code": code, "csrf_token": tokens[n]}
+        )
+        return response.status_code == 303 and response.headers["location"] == "/"
+
+    try:
+        with ThreadPoolExecutor(len(browsers)) as pool:
+            accepted = list(pool.map(send, range(len(browsers))))
+    finally:
+        for browser in browsers:
+            browser.__exit__(None, None, None)
+    assert accepted.count(True) == 1
+    with Session(committed_engine) as session:
+        passed = session.exec(
+            select(UserSession).where(
+                UserSession.user_id == user.id, UserSession.second_factor_at.is_not(None)
+            )
+        ).all()
+    assert len(passed) == 1
+
+
+def test_seeds_are_sealed_at_rest_and_shown_only_while_enrolling(client, db):
+    user = make_user(db, role=Role.dsl, second_factor=False)
+    _password_step(client, user)
+    page = client.get("/account/second-factor")
+    seed = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', page.text).group(1)
+    db.refresh(user)
+    assert user.totp_secret.startswith("gAAAAA") and seed not in user.totp_secret
+    assert auth_service.totp_seed(user=user, secret_key=TEST_SECRET) == seed
+    with pytest.raises(SealedValueError):
+        auth_service.totp_seed(user=user, secret_key="another-secret-key-of-enough-length-42")
+
+
+def test_reseal_moves_every_seed_to_a_new_key(db):
+    user = make_user(db, role=Role.dsl)
+    seed = auth_service.totp_seed(user=user, secret_key=TEST_SECRET)
+    new_key = "a-new-secret-key-that-is-long-enough-987654"
+    assert (
+        auth_service.reseal_totp_seeds(
+            session=db, old_secret_key=TEST_SECRET, new_secret_key=new_key
+        )
+        >= 1
+    )
+    assert auth_service.totp_seed(user=user, secret_key=new_key) == seed
+    with pytest.raises(SealedValueError):
+        auth_service.reseal_totp_seeds(session=db, old_secret_key=TEST_SECRET, new_secret_key="x")

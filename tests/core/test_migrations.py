@@ -16,17 +16,20 @@ from sqlmodel import Session, SQLModel
 import app.models  # noqa: F401
 from app.audit.service import Actor
 from app.auth.models import Role, Scope
+from app.core import keys
 from app.core.db import make_engine
 from app.core.migrations import (
     alembic_config,
     check_foreign_keys,
     current_revision,
+    downgrade,
     head_revision,
     sqlite_foreign_keys_off,
     upgrade,
 )
 from app.incidents.models import Incident, TimelineKind
 from app.incidents.service import add_entry
+from tests.conftest import TEST_SECRET
 from tests.factories import make_incident, make_token, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,19 +149,36 @@ def _fill_new_tables(engine: sa.Engine, written: dict[str, list[dict]]) -> None:
                 ids[name] = [row["id"] for row in rows]
 
 
+# Columns a migration changes on purpose, with how to read the value written before it.
+TRANSFORMED = {
+    ("user", "totp_secret"): lambda stored: (
+        keys.unseal(TEST_SECRET, keys.TOTP_SEEDS, stored)
+        if stored and stored.startswith("gAAAAA")  # sealed, from 0016 on
+        else stored
+    ),
+    # Gone from the models since 0016: SQLite reads it back without its zone (UTC).
+    ("user", "locked_until"): lambda stored: stored.replace(tzinfo=stored.tzinfo or UTC),
+}
+
+
 def _assert_rows_kept(engine: sa.Engine, written: dict[str, list[dict]], revision: str) -> None:
     with engine.connect() as connection:
         metadata = sa.MetaData()
         metadata.reflect(bind=connection)
         for name, rows in written.items():
             table = _table_as_stored(name, metadata.tables[name])
+            kept = [column for column in rows[0] if column in table.c]  # not those dropped
             stored = [
-                {column: row[column] for column in rows[0]}
+                {
+                    column: TRANSFORMED.get((name, column), lambda value: value)(row[column])
+                    for column in kept
+                }
                 for row in connection.execute(
                     sa.select(table).order_by(*table.primary_key.columns)
                 ).mappings()
             ]
-            assert stored == rows, f"{name} changed on the way to {revision}"
+            expected = [{column: row[column] for column in kept} for row in rows]
+            assert stored == expected, f"{name} changed on the way to {revision}"
 
 
 def test_upgrading_a_database_of_the_first_revision_keeps_every_row(scratch_database):
@@ -167,7 +187,7 @@ def test_upgrading_a_database_of_the_first_revision_keeps_every_row(scratch_data
     written: dict[str, list[dict]] = {}
     _fill_new_tables(engine, written)
     assert {"school", "person", "user", "audit_event"} <= written.keys()
-    upgrade(engine, "head")
+    upgrade(engine, "head", secret_key=TEST_SECRET)
     _assert_rows_kept(engine, written, "head")
     engine.dispose()
 
@@ -177,7 +197,7 @@ def test_every_migration_keeps_the_rows_written_before_it(scratch_database):
     engine = make_engine(scratch_database())
     written: dict[str, list[dict]] = {}
     for revision in REVISIONS:
-        upgrade(engine, revision)
+        upgrade(engine, revision, secret_key=TEST_SECRET)
         _assert_rows_kept(engine, written, revision)
         _fill_new_tables(engine, written)
     tables = SQLModel.metadata.sorted_tables
@@ -225,9 +245,29 @@ def test_the_first_action_time_is_filled_in_from_the_chronology(committed_engine
                 at=start + timedelta(hours=hours),
             )
         session.commit()
-    with committed_engine.connect() as connection, connection.begin():
-        command.downgrade(alembic_config(connection), "0014")
-    upgrade(committed_engine, "head")
+    downgrade(committed_engine, "0014", secret_key=TEST_SECRET)
+    upgrade(committed_engine, "head", secret_key=TEST_SECRET)
     with Session(committed_engine) as session:
         assert session.get(Incident, acted.id).first_action_at == start + timedelta(hours=3)
         assert session.get(Incident, untouched.id).first_action_at is None
+
+
+def test_seeds_kept_in_clear_are_sealed_by_the_upgrade(scratch_database):
+    """Migration 0016 encrypts the TOTP seeds that earlier revisions kept in clear."""
+    engine = make_engine(scratch_database())
+    upgrade(engine, "0015")
+    with Session(engine, expire_on_commit=False) as session:
+        user = make_user(session, role=Role.dsl, second_factor=False)
+    seed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text('UPDATE "user" SET totp_secret = :seed WHERE id = :id'),
+            {"seed": seed, "id": user.id},
+        )
+    upgrade(engine, "head", secret_key=TEST_SECRET)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.text('SELECT totp_secret FROM "user" WHERE id = :id'), {"id": user.id}
+        ).scalar_one()
+    engine.dispose()
+    assert stored != seed and keys.unseal(TEST_SECRET, keys.TOTP_SEEDS, stored) == seed
