@@ -156,12 +156,12 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     detail = exc.detail if isinstance(exc.detail, str) else title
     if exc.status_code == 404:
         detail = "There is no page at this address."
+    headers = exc.headers
+    if exc.status_code == 405:  # every 405 says what the address does answer to (RFC 9110)
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
     if is_api_request(request):
-        headers = exc.headers
-        if exc.status_code == 405:
-            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
         return problem_response(exc.status_code, title, detail, headers=headers)
-    return _html_error(request, exc.status_code, title, detail)
+    return _html_error(request, exc.status_code, title, detail, headers=headers)
 
 
 # How long a client should wait before trying again when the database cannot be reached: long

@@ -1,7 +1,10 @@
 """Liveness and readiness probes for Docker, load balancers and monitoring."""
 
+from typing import Literal
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -10,7 +13,23 @@ from app.core.migrations import current_revision
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", operation_id="healthz", summary="The process is up")
+class Up(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(Up):
+    revision: str = Field(description="The database's migration revision")
+
+
+class NotReady(BaseModel):
+    status: Literal["unavailable"]
+    reason: Literal["database unreachable", "migrations pending"]
+    run: Literal["haven migrate"] | None = Field(
+        default=None, description="What brings the database up to date, when that is the reason"
+    )
+
+
+@router.get("/healthz", operation_id="healthz", summary="The process is up", response_model=Up)
 def healthz() -> dict:
     return {"status": "ok"}
 
@@ -19,6 +38,10 @@ def healthz() -> dict:
     "/readyz",
     operation_id="readyz",
     summary="The database is reachable and migrated to the latest revision",
+    responses={
+        200: {"model": Ready, "description": "Ready to serve requests"},
+        503: {"model": NotReady, "description": "Not ready: the reason says why"},
+    },
 )
 def readyz(request: Request) -> JSONResponse:
     try:

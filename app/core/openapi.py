@@ -6,9 +6,10 @@ a token without the scope (403), invalid input (422), too many requests (429), a
 the operation, a body that cannot be read (400), an unknown resource (404), a reused
 Idempotency-Key (409), a body over the size limit (413), a stale `If-Match` (412) or an
 unchanged resource (304). `build_openapi` adds those answers where the routes leave them out,
-replaces FastAPI's own validation-error schema with the `Problem` schema, and adds request
-examples and the links between operations that clients (and stateful API tests) follow from a
-created resource to its other operations.
+replaces FastAPI's own validation-error schema with the `Problem` schema, says in an operation's
+422 what else it refuses where the rule is one JSON Schema cannot state (REFUSALS), and adds
+request examples and the links between operations that clients (and stateful API tests) follow
+from a created resource to its other operations.
 """
 
 import copy
@@ -112,6 +113,29 @@ PROBLEMS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "507": ("The evidence store is full: nothing was saved", {}),
+}
+
+# What else an operation refuses with 422 (or 412) when a request is valid by the schema: rules
+# that depend on what Haven holds, or on the time, which JSON Schema cannot state. Each is added
+# to the operation's 422 description.
+REFUSALS: dict[str, str] = {
+    "createIncident": "a `people[].person_id` that is not someone on the school's roster; an "
+    "`occurred_at` in the future",
+    "updateIncident": "a status change the incident's lifecycle does not allow (a closed "
+    "incident needs a reason to reopen); an `assigned_to` that is not an active DSL or deputy; "
+    "and 412 for an `If-Match` that is not the incident's current ETag",
+    "createChecklistRuns": "`user_ids` that are not active accounts of the school; a checklist "
+    "that is not active or is an incident playbook; a `due_at` that is not in the future",
+    "setChecklistItem": "an `item_id` that is not an item of the run's checklist",
+    "createEscalationRule": "a clause whose operator or values do not fit its field",
+    "createWebhookEndpoint": "a URL that is not https, or whose host name does not resolve to a "
+    "public address (an email address for the email format)",
+    "addPolicyVersion": "a `review_due` that is not after `effective_from`",
+    "publishPolicyVersion": "a version that has not been approved",
+    "addEvidence": "a file that is not really a PNG, JPEG, WebP or PDF; a `captured_at` in the "
+    "future",
+    "syncPeople": "an `external_id` sent twice in one request; a UPN for someone who is not a "
+    "pupil; an email address without a deliverable form",
 }
 
 ETAG_HEADER: dict[str, Any] = {
@@ -306,6 +330,8 @@ def _document_operation(
     for status in PROBLEMS:  # in the document's order
         if status in wanted or status in responses:
             _add_problem(responses, status)
+    if operation_id in REFUSALS:
+        responses["422"]["description"] += f". Also refused: {REFUSALS[operation_id]}"
 
     if "idempotency-key" in headers:
         for status, response in responses.items():

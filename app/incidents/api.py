@@ -256,7 +256,10 @@ async def add_evidence(
     token: WriteToken,
     incident_id: RowId,
     file: Annotated[UploadFile, File(description="PNG, JPEG, WebP or PDF")],
-    captured_at: Annotated[Timestamp | None, Form()] = None,
+    captured_at: Annotated[
+        Timestamp | None,
+        Form(description="When the screenshot was taken, with its offset; not in the future"),
+    ] = None,
     note: Annotated[str, Form(max_length=4000, pattern=r"^[^\x00]*$")] = "",
 ) -> EvidencePublic:
     incident = service.get_incident(

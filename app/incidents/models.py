@@ -333,7 +333,9 @@ class IncidentCreate(BaseModel):
 
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(min_length=1, max_length=10000)
-    occurred_at: Timestamp
+    occurred_at: Timestamp = Field(
+        description="When it happened: a date and time with its offset, not in the future"
+    )
     platform: Platform
     category: Category
     offender_type: OffenderType
