@@ -76,7 +76,10 @@ def stop(process: subprocess.Popen, timeout: float = 20) -> None:
 def children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
+        try:
+            text = (task / "children").read_text().split()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
         found += [int(child) for child in text]
     return found
 
@@ -160,7 +163,8 @@ class Deployment:
         while time.monotonic() < deadline:
             if self.server.poll() is not None or self.worker.poll() is not None:
                 raise RuntimeError(f"Haven stopped while starting; see the logs in {self.folder}")
-            if len(web_workers(self.server)) == self.workers:
+            # One worker is the server process itself; more are its children.
+            if self.workers == 1 or len(web_workers(self.server)) == self.workers:
                 try:
                     # Each worker answers once it is up; ask a few times to reach them all.
                     if all(

@@ -177,10 +177,45 @@ DATABASE_UNAVAILABLE_API = (
 )
 
 
+# SQLite was busy with other writers for longer than Haven waits (see app/core/db.py): the
+# database is there, and the same request will very likely succeed in a moment.
+DATABASE_BUSY_RETRY_AFTER_SECONDS = 5
+_BUSY = "Haven is busy saving other people's changes just now, so this was not saved."
+DATABASE_BUSY = (
+    f"{_BUSY} Nothing you entered is lost: check it below and send it again in a moment."
+)
+DATABASE_BUSY_PAGE = f"{_BUSY} Go back and send it again in a moment."
+DATABASE_BUSY_API = (
+    "Haven is busy with other writes just now, and nothing was saved. Send the request again "
+    "after the wait Retry-After gives, with the same Idempotency-Key if it had one."
+)
+
+
+class DatabaseBusy(DomainError):
+    """A write that could not have its turn on SQLite in time; nothing was written."""
+
+    status_code = 503
+    title = "Haven is busy"
+
+    def __init__(self, detail: str = DATABASE_BUSY):
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(DATABASE_BUSY_RETRY_AFTER_SECONDS)}
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """SQLite stayed locked by another writer (another process) for longer than Haven waits."""
+    if isinstance(exc, DatabaseBusy):
+        return True
+    name = getattr(getattr(exc, "orig", None), "sqlite_errorname", "")
+    return isinstance(exc, OperationalError) and name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """The database could not serve the request for now: it is down or restarting, the
-    connection was lost, the pool had no connection free, or SQLite stayed locked. Nothing the
-    request wrote was committed, and the same request may succeed later."""
+    connection was lost, or the pool had no connection free. Nothing the request wrote was
+    committed, and the same request may succeed later. (SQLite being busy is not this.)"""
+    if is_database_busy(exc):
+        return False
     return isinstance(exc, OperationalError | PoolTimeoutError) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     )
@@ -193,27 +228,32 @@ def database_error_reason(exc: BaseException) -> str:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    """503 with Retry-After, never a stack trace: an outage is not a bug in the request."""
+    """503 with Retry-After, never a stack trace: an outage (or SQLite busy with other writers)
+    is not a bug in the request."""
+    busy = is_database_busy(exc)
     log.warning(
-        "database unavailable (request %s): %s",
+        "database %s (request %s): %s",
+        "busy" if busy else "unavailable",
         getattr(request.state, "request_id", "-"),
         database_error_reason(exc),
     )
-    headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+    wait = DATABASE_BUSY_RETRY_AFTER_SECONDS if busy else DATABASE_RETRY_AFTER_SECONDS
+    headers = {"Retry-After": str(wait)}
     if is_api_request(request):
-        detail = DATABASE_UNAVAILABLE_API
+        detail = DATABASE_BUSY_API if busy else DATABASE_UNAVAILABLE_API
         return problem_response(503, "Service unavailable", detail, headers=headers)
-    title = "Haven is unavailable"
+    title = "Haven is busy" if busy else "Haven is unavailable"
+    detail = DATABASE_BUSY_PAGE if busy else DATABASE_UNAVAILABLE
     try:
-        return _html_error(request, 503, title, DATABASE_UNAVAILABLE, headers=headers)
+        return _html_error(request, 503, title, detail, headers=headers)
     except Exception:  # the page itself needed the database: say it plainly instead
         log.warning("could not render the unavailable page", exc_info=True)
-        body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{DATABASE_UNAVAILABLE}</p>"
+        body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{detail}</p>"
         return HTMLResponse(body, status_code=503, headers=headers)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    if is_database_unavailable(exc):
+    if is_database_unavailable(exc) or is_database_busy(exc):
         return await _database_unavailable(request, exc)
     log.exception("unhandled error (request %s)", getattr(request.state, "request_id", "-"))
     detail = "Something went wrong on our side. Nothing was saved; please try again."
@@ -227,5 +267,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(DatabaseBusy, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

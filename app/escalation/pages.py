@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import Form, Request
+from starlette.concurrency import run_in_threadpool
 
 from app.auth.dependencies import PageActor
 from app.core.db import DbSession
@@ -67,8 +68,12 @@ def _form_values(form) -> dict:
 
 
 async def _save(request: Request, session, user, actor, rule_id: int | None):
-    form = await request.form()
-    values = _form_values(form)
+    values = _form_values(await request.form())
+    # The database's work runs in a thread: waiting for it must not stop the server.
+    return await run_in_threadpool(_save_values, request, session, user, actor, rule_id, values)
+
+
+def _save_values(request: Request, session, user, actor, rule_id: int | None, values: dict):
     try:
         rule = None
         if rule_id is not None:

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
+from starlette.concurrency import run_in_threadpool
 
 from app.auth.dependencies import require_scope, token_actor
 from app.auth.models import ApiToken, Scope
@@ -262,8 +263,9 @@ async def add_evidence(
     ] = None,
     note: Annotated[str, Form(max_length=4000, pattern=r"^[^\x00]*$")] = "",
 ) -> EvidencePublic:
-    incident = service.get_incident(
-        session=session, school_id=token.school_id, incident_id=incident_id
+    # The database's work runs in a thread: waiting for it must not stop the server.
+    incident = await run_in_threadpool(
+        service.get_incident, session=session, school_id=token.school_id, incident_id=incident_id
     )
     if captured_at is not None and captured_at.tzinfo is None:
         raise InvalidInput(
@@ -280,5 +282,5 @@ async def add_evidence(
         actor=token_actor(request),
         limits=flows.upload_limits(request.app.state.settings),
     )
-    session.commit()
+    await run_in_threadpool(session.commit)
     return EvidencePublic.model_validate(evidence.model_dump())

@@ -4,6 +4,7 @@ checked against the escalation rules; playbook steps enter the chronology."""
 from datetime import datetime
 from pathlib import Path
 
+from anyio import to_thread
 from sqlmodel import Session
 
 from app.audit.service import Actor
@@ -211,19 +212,24 @@ async def add_evidence(
             "note": note,
             "captured_at": captured_at,
         }
-        records = [
-            service.add_evidence(
-                **common,
-                storage_name=item.storage_name,
-                sha256=item.sha256,
-                content_type=item.content_type,
-                size=item.size,
-            )
-            for item in stored
-        ]
-        if not stored:  # a written description only: the service insists on the words
-            records.append(service.add_evidence(**common))
-        session.flush()
+
+        def record() -> list:
+            records = [
+                service.add_evidence(
+                    **common,
+                    storage_name=item.storage_name,
+                    sha256=item.sha256,
+                    content_type=item.content_type,
+                    size=item.size,
+                )
+                for item in stored
+            ]
+            if not stored:  # a written description only: the service insists on the words
+                records.append(service.add_evidence(**common))
+            session.flush()
+            return records
+
+        records = await to_thread.run_sync(record)  # the database's work, off the event loop
     except BaseException:
         for item in stored:
             uploads.discard(evidence_dir=limits["evidence_dir"], storage_name=item.storage_name)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from app.auth import service as auth_service
 from app.auth.dependencies import CurrentUser, PageActor
@@ -160,7 +161,9 @@ async def report(
                 errors=[{"field": "screenshots", "message": "not allowed with indecent_image"}],
             )
         captured = local_time(captured_at, zone, "captured_at")
-        incident = flows.report_incident(
+        # The database's work runs in a thread: waiting for it must not stop the server.
+        incident = await run_in_threadpool(
+            flows.report_incident,
             base_url=request.app.state.settings.base_url,
             session=session,
             school_id=user.school_id,
@@ -179,11 +182,16 @@ async def report(
                 actor=actor,
                 limits=flows.upload_limits(request.app.state.settings),
             )
-        session.commit()
+        await run_in_threadpool(session.commit)
     except DomainError as exc:
-        session.rollback()
-        return _report_page(
-            request, status_code=exc.status_code, error=exc.detail, errors=exc.errors, form=form
+        await run_in_threadpool(session.rollback)
+        return await run_in_threadpool(
+            _report_page,
+            request,
+            status_code=exc.status_code,
+            error=exc.detail,
+            errors=exc.errors,
+            form=form,
         )
     return see_other(request, f"/incidents?notice=reported&ref={incident.reference}")
 
@@ -556,11 +564,17 @@ async def add_evidence(
             actor=actor,
             limits=flows.upload_limits(request.app.state.settings),
         )
-        session.commit()
+        await run_in_threadpool(session.commit)
     except DomainError as exc:
-        session.rollback()
-        return _incident_page(
-            request, session, incident, user, status_code=exc.status_code, evidence_error=exc.detail
+        await run_in_threadpool(session.rollback)
+        return await run_in_threadpool(
+            _incident_page,
+            request,
+            session,
+            incident,
+            user,
+            status_code=exc.status_code,
+            evidence_error=exc.detail,
         )
     return see_other(request, f"/incidents/{incident.id}?notice=saved#evidence")
 

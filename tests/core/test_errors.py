@@ -26,14 +26,15 @@ def test_a_body_that_cannot_be_read_is_a_bad_request(client, db):
 
 
 def test_a_database_that_cannot_be_reached_is_a_503_with_retry_after(app, client):
-    """SQLite kept locked, PostgreSQL gone: the request may succeed later, so 503, not 500.
-    (tests/resilience stops a real PostgreSQL under a running Haven.)"""
+    """PostgreSQL gone: the request may succeed later, so 503, not 500. (tests/resilience
+    stops a real PostgreSQL under a running Haven; SQLite kept locked by another writer is
+    "Haven is busy" instead, tests/core/test_sqlite_writers.py.)"""
     from sqlalchemy.exc import OperationalError
 
     from app.core.db import get_session
 
     def unreachable():
-        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        raise OperationalError("BEGIN", {}, Exception("connection refused"))
         yield  # pragma: no cover
 
     app.dependency_overrides[get_session] = unreachable
@@ -41,7 +42,7 @@ def test_a_database_that_cannot_be_reached_is_a_503_with_retry_after(app, client
     assert answer.status_code == 503
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.headers["retry-after"] == "30"
-    assert "database is locked" not in answer.text and "BEGIN" not in answer.text
+    assert "connection refused" not in answer.text and "BEGIN" not in answer.text
     client.cookies.set("haven_session", "x")  # a page that must look its visitor up
     page = client.get("/incidents")
     assert page.status_code == 503 and "Haven is unavailable" in page.text
