@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from app.core.config import Settings
-from app.core.errors import database_error_reason, is_database_unavailable
+from app.core.errors import database_error_reason, is_database_busy, is_database_unavailable
 from app.jobs.service import hold_lease, run_due_jobs
 from app.webhooks import delivery
 from app.webhooks.wakeup import OutboxWakeup
@@ -34,7 +34,9 @@ def run_worker(
     holder = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
     sqlite = engine.dialect.name == "sqlite"
     client = delivery.client_for(settings)
-    send_email = delivery.email_sender_for(settings)
+    deliveries = delivery.Deliveries(
+        engine=engine, client=client, send_email=delivery.email_sender_for(settings)
+    )
     wakeup = OutboxWakeup(engine)
     with contextlib.suppress(Exception):  # the database may be away: the loop says so
         wakeup.listen()
@@ -48,7 +50,7 @@ def run_worker(
                 ):
                     stop.wait(5)
                     continue
-                delivery.deliver_due(engine=engine, client=client, send_email=send_email)
+                deliveries.start_due()  # sent on threads of their own, endpoints at once
                 if time.monotonic() - last_jobs >= JOBS_EVERY_SECONDS:
                     last_jobs = time.monotonic()
                     base_url = settings.base_url if settings is not None else ""
@@ -58,7 +60,9 @@ def run_worker(
                     log.warning("worker: the database can be reached again")
                     database_away = False
             except Exception as exc:
-                if not is_database_unavailable(exc):
+                if is_database_busy(exc):  # SQLite, busy with other writers: next round
+                    log.info("worker: the database is busy; trying again in %s s", poll_seconds)
+                elif not is_database_unavailable(exc):
                     log.exception("worker round failed")
                 elif not database_away:  # an outage is not a bug: no trace, and not every round
                     log.warning(
@@ -70,6 +74,7 @@ def run_worker(
             wakeup.wait(stop, poll_seconds)
     finally:
         wakeup.close()
+        deliveries.close()
         client.close()
     log.info("worker stopped")
 

@@ -1,8 +1,10 @@
 """Sending outbox messages: claim, sign, POST (or email), record. At least once, never lost."""
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -10,6 +12,7 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from app.core.errors import database_error_reason, is_database_busy, is_database_unavailable
 from app.core.http import parse_allow_cidrs, safe_client
 from app.core.types import utcnow
 from app.webhooks import email, service
@@ -53,6 +56,99 @@ def post(client: httpx.Client, outgoing: service.Outgoing, now: datetime) -> ser
     return outcome
 
 
+# Endpoints delivered to at once: one that hangs until its timeout holds up no other.
+DELIVERY_THREADS = 4
+
+
+class Deliveries:
+    """Sends what is due on a few threads: different endpoints at once, one endpoint's messages
+    one at a time and in order. A message whose sending is cut short (the worker stops, the
+    database goes away) keeps its lease until it runs out, and is then sent again."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        client: httpx.Client,
+        send_email: Callable[[service.Outgoing], service.Outcome] | None = None,
+        now: Callable[[], datetime] = utcnow,
+        threads: int = DELIVERY_THREADS,
+    ):
+        self.engine, self.client, self.send_email, self.now = engine, client, send_email, now
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="haven-delivery")
+        self._mutex = threading.Lock()
+        self._busy: set[int] = set()  # endpoints being delivered to
+        self._running: list[Future] = []
+        self._stopping = threading.Event()
+
+    def start_due(self, limit: int = 20) -> int:
+        """Claim what is due for the endpoints not being delivered to, and start sending it
+        without waiting; returns how many messages were claimed."""
+        with self._mutex:
+            busy = set(self._busy)
+        with Session(self.engine, expire_on_commit=False) as session:
+            claimed = service.claim_due(
+                session=session, now=self.now(), limit=limit, skip_endpoints=busy
+            )
+        with self._mutex:
+            self._busy |= claimed.keys()
+            self._running = [f for f in self._running if not f.done()]
+            for endpoint_id, ids in claimed.items():
+                self._running.append(self._pool.submit(self._send_in_order, endpoint_id, ids))
+        return sum(len(ids) for ids in claimed.values())
+
+    def wait(self) -> None:
+        """Until everything started has been sent and recorded."""
+        with self._mutex:
+            running, self._running = self._running, []
+        for future in running:
+            future.result()
+
+    def close(self) -> None:
+        """Finish the messages being sent now; leave the others for their lease to run out."""
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _send_in_order(self, endpoint_id: int, ids: list[int]) -> None:
+        try:
+            for message_id in ids:
+                if self._stopping.is_set():
+                    break
+                self._send(message_id)
+        except Exception as exc:
+            if is_database_unavailable(exc) or is_database_busy(exc):
+                log.warning("webhooks: delivery stopped (%s)", database_error_reason(exc))
+            else:
+                log.exception("webhooks: delivery to endpoint %s failed", endpoint_id)
+        finally:
+            with self._mutex:
+                self._busy.discard(endpoint_id)
+
+    def _send(self, message_id: int) -> None:
+        at = self.now()
+        with Session(self.engine, expire_on_commit=False) as session:
+            outgoing = service.prepare(session=session, message_id=message_id, now=at)
+        if outgoing is None:
+            return
+        if outgoing.endpoint_format == EndpointFormat.email:
+            outcome = (
+                self.send_email(outgoing)
+                if self.send_email
+                else service.Outcome(error="email is not configured (HAVEN_SMTP_HOST)")
+            )
+        else:
+            outcome = post(self.client, outgoing, at)
+        with Session(self.engine, expire_on_commit=False) as session:
+            service.record_outcome(
+                session=session, message_id=message_id, outcome=outcome, now=self.now()
+            )
+        log.info(
+            "webhook %s: %s",
+            outgoing.webhook_id,
+            "delivered" if outcome.delivered else outcome.error,
+        )
+
+
 def deliver_due(
     *,
     engine: Engine,
@@ -61,33 +157,14 @@ def deliver_due(
     now: Callable[[], datetime] = utcnow,
     limit: int = 20,
 ) -> int:
-    """Deliver what is due now; returns how many messages were tried."""
-    with Session(engine, expire_on_commit=False) as session:
-        ids = service.claim_due(session=session, now=now(), limit=limit)
-    for message_id in ids:
-        at = now()
-        with Session(engine, expire_on_commit=False) as session:
-            outgoing = service.prepare(session=session, message_id=message_id, now=at)
-        if outgoing is None:
-            continue
-        if outgoing.endpoint_format == EndpointFormat.email:
-            outcome = (
-                send_email(outgoing)
-                if send_email
-                else service.Outcome(error="email is not configured (HAVEN_SMTP_HOST)")
-            )
-        else:
-            outcome = post(client, outgoing, at)
-        with Session(engine, expire_on_commit=False) as session:
-            service.record_outcome(
-                session=session, message_id=message_id, outcome=outcome, now=now()
-            )
-        log.info(
-            "webhook %s: %s",
-            outgoing.webhook_id,
-            "delivered" if outcome.delivered else outcome.error,
-        )
-    return len(ids)
+    """Deliver what is due now, and wait until it is done; returns how many were tried."""
+    deliveries = Deliveries(engine=engine, client=client, send_email=send_email, now=now)
+    try:
+        tried = deliveries.start_due(limit)
+        deliveries.wait()
+    finally:
+        deliveries.close()
+    return tried
 
 
 def client_for(settings) -> httpx.Client:

@@ -2,6 +2,7 @@
 
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -166,10 +167,14 @@ def enqueue(
     return messages
 
 
-def claim_due(*, session: Session, now: datetime, limit: int = 20) -> list[int]:
-    """Take a lease on due messages. Several workers on PostgreSQL never take the same one."""
+def claim_due(
+    *, session: Session, now: datetime, limit: int = 20, skip_endpoints: Iterable[int] = ()
+) -> dict[int, list[int]]:
+    """Take a lease on due messages, except those for `skip_endpoints` (being delivered to
+    already); their ids by endpoint, oldest first. Several workers on PostgreSQL never take the
+    same one."""
     query = (
-        select(OutboxMessage.id)
+        select(OutboxMessage.id, OutboxMessage.endpoint_id)
         .where(
             OutboxMessage.status == MessageStatus.pending,
             OutboxMessage.next_attempt_at <= now,
@@ -178,17 +183,21 @@ def claim_due(*, session: Session, now: datetime, limit: int = 20) -> list[int]:
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
     )
+    if skipped := sorted(skip_endpoints):
+        query = query.where(col(OutboxMessage.endpoint_id).not_in(skipped))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    ids = list(session.exec(query).all())
-    if ids:
+    claimed: dict[int, list[int]] = {}
+    for message_id, endpoint_id in session.exec(query).all():
+        claimed.setdefault(endpoint_id, []).append(message_id)
+    if claimed:
         session.execute(
             update(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(ids))
+            .where(col(OutboxMessage.id).in_([i for ids in claimed.values() for i in ids]))
             .values(lease_until=now + LEASE)
         )
     session.commit()
-    return ids
+    return claimed
 
 
 @dataclass

@@ -8,6 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlmodel import Session
 
+from app.webhooks import signing
+from app.webhooks.models import WebhookEndpoint
+from tests.factories import make_school
+
 
 class Receiver:
     def __init__(self):
@@ -50,6 +54,20 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def make_endpoint(session, url: str, events=("incident.escalated",)) -> WebhookEndpoint:
+    """A standard webhook endpoint of the school, committed."""
+    endpoint = WebhookEndpoint(
+        school_id=make_school(session).id,
+        url=url,
+        format="standard",
+        events=list(events),
+        secret=signing.new_secret(),
+    )
+    session.add(endpoint)
+    session.commit()
+    return endpoint
 
 
 @pytest.fixture

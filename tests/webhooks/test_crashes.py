@@ -28,9 +28,9 @@ WORKER = textwrap.dedent("""
     from app.webhooks import delivery, service
     engine = make_engine(sys.argv[1])
     with Session(engine) as session:
-        ids = service.claim_due(session=session, now=utcnow())
+        claimed = service.claim_due(session=session, now=utcnow())
     if sys.argv[2] == "after-send":
-        for message_id in ids:
+        for message_id in [i for ids in claimed.values() for i in ids]:
             with Session(engine) as session:
                 outgoing = service.prepare(session=session, message_id=message_id, now=utcnow())
             delivery.post(httpx.Client(), outgoing, utcnow())  # the receiver says 2xx...
