@@ -10,15 +10,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+import anyio
 import httpx
 import sqlalchemy as sa
 import uvicorn
+from anyio import to_thread
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from app.auth.models import Scope, UserSession
 from app.core.config import Settings
-from app.core.db import make_engine
+from app.core.db import WriterQueue, make_engine
 from app.core.migrations import upgrade_to_head
 from app.core.types import utcnow
 from app.incidents.models import Incident
@@ -225,3 +227,29 @@ def test_writers_have_their_turn_in_the_order_they_came(tmp_path):
         thread.join(timeout=10)
     assert order == list(range(8))
     engine.dispose()
+
+
+def test_threads_waiting_for_the_turn_leave_the_holder_a_thread_to_finish_on():
+    """More requests wait in threads for the turn than the server has threads: the one holding
+    the turn still finds a thread for its next step. Before, it waited for a thread the waiters
+    held, and they for it, until they gave up."""
+    queue = WriterQueue()
+    got: list[bool] = []
+
+    def wait_for_turn() -> None:
+        got.append(queue.acquire(5))
+        queue.release()
+
+    async def main() -> None:
+        to_thread.current_default_thread_limiter().total_tokens = 2
+        assert await queue.acquire_async(1)
+        async with anyio.create_task_group() as waiting:
+            for _ in range(3):
+                waiting.start_soon(to_thread.run_sync, wait_for_turn)
+            await anyio.sleep(0.3)  # all three wait in threads now
+            with anyio.fail_after(2):
+                await to_thread.run_sync(lambda: None)  # the holder's next step
+            queue.release()
+
+    anyio.run(main)
+    assert got == [True, True, True]
