@@ -3,6 +3,7 @@
 import getpass
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -248,6 +249,12 @@ def restore(
     finally:
         engine.dispose()
     typer.echo(f"haven: restored {sum(counts.values())} rows from {source}")
+
+
+@cli.command("generate-secret-key")
+def generate_secret_key() -> None:
+    """Print a new random value for HAVEN_SECRET_KEY."""
+    typer.echo(secrets.token_urlsafe(48))
 
 
 @audit_cli.command("verify")

@@ -1,5 +1,7 @@
 """Typed settings, read from HAVEN_* environment variables and `.env`."""
 
+import math
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,6 +11,9 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "change-me"  # noqa: S105 - the placeholder we refuse outside development
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_DISTINCT = 8
+MIN_SECRET_BITS = 80  # estimated from how often each character appears
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,6 +23,28 @@ def resource_dir(name: str) -> Path:
         if (base / name).is_dir():
             return base / name
     raise FileNotFoundError(f"Haven cannot find its {name}/ folder; run it from the project root")
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why `key` is plainly not a random value fit for HAVEN_SECRET_KEY, or None if it may be.
+
+    A random 32-character hex key (128 bits, the least a key generator gives) passes: it has 9
+    distinct characters or more, and some 94 bits of estimated entropy at its most uneven."""
+    if not key or key == DEFAULT_SECRET_KEY:
+        return "is missing or left at its default"
+    if any(character.isspace() for character in key):
+        return "contains spaces or other whitespace"
+    if len(key) < MIN_SECRET_LENGTH:
+        return f"is too short (under {MIN_SECRET_LENGTH} characters)"
+    if len(set(key)) < MIN_SECRET_DISTINCT:
+        return f"does not look random (under {MIN_SECRET_DISTINCT} distinct characters)"
+    if any(key[period:] == key[:-period] for period in range(1, len(key) // 2 + 1)):
+        return "does not look random (it repeats a shorter pattern)"
+    counts = Counter(key).values()
+    entropy = -sum(count * math.log2(count / len(key)) for count in counts)
+    if entropy < MIN_SECRET_BITS:
+        return f"does not look random (an estimated {entropy:.0f} bits of entropy)"
+    return None
 
 
 class SettingsError(RuntimeError):
@@ -99,15 +126,12 @@ class Settings(BaseSettings):
     def _refuse_default_secret(self) -> "Settings":
         if self.dev:
             return self
-        if not self.secret_key or self.secret_key == DEFAULT_SECRET_KEY:
+        problem = secret_key_problem(self.secret_key)
+        if problem:
             raise PydanticCustomError(
-                "default_secret",
-                "HAVEN_SECRET_KEY is missing or left at its default: set it to a long random "
-                "value (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')",
-            )
-        if len(self.secret_key) < 32:
-            raise PydanticCustomError(
-                "short_secret", "HAVEN_SECRET_KEY is too short: use at least 32 random characters"
+                "weak_secret",
+                "HAVEN_SECRET_KEY {problem}: make a random one with `haven generate-secret-key`",
+                {"problem": problem},
             )
         return self
 
