@@ -16,12 +16,14 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 import app.models  # noqa: F401 - every table on the metadata
-from app.audit.service import SYSTEM, verify_chain
+from app.audit import flows as audit_flows
+from app.audit.anchors import anchor_log_path, check_anchors, install_resigned, write_anchor
+from app.audit.service import SYSTEM, use_chain_key, verify_chain
 from app.auth import service as auth_service
 from app.auth.models import ApiTokenCreate, Role, Scope, UserCreate
 from app.checklists import flows as checklist_flows
 from app.core.config import Settings, SettingsError
-from app.core.db import make_engine
+from app.core.db import READING, make_engine
 from app.core.errors import DomainError
 from app.core.preflight import run_preflight
 from app.install import ensure_school
@@ -49,8 +51,13 @@ def _ready(*, database: bool = True, evidence: bool = True) -> Settings:
         raise  # unreachable: fail() exits
 
 
+def _engine(settings: Settings):
+    """An engine on the configured database, chaining audit events with HAVEN_SECRET_KEY."""
+    return use_chain_key(make_engine(settings.database_url), settings.secret_key)
+
+
 def _school_session(settings: Settings):
-    engine = make_engine(settings.database_url)
+    engine = _engine(settings)
     session = Session(engine, expire_on_commit=False)
     school = ensure_school(session=session, settings=settings)
     return engine, session, school
@@ -67,6 +74,7 @@ def migrate() -> None:
     engine.dispose()
     engine, session, school = _school_session(settings)  # the school and its shipped content
     session.commit()
+    write_anchor(session=session, evidence_dir=settings.evidence_dir, only_if_moved=True)
     session.close()
     engine.dispose()
     typer.echo(f"haven: database is up to date for {school.name}")
@@ -206,7 +214,7 @@ def worker() -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    engine = make_engine(settings.database_url)
+    engine = _engine(settings)
     typer.echo("haven: worker started")
     run_worker(engine, stop, settings)
     engine.dispose()
@@ -257,19 +265,92 @@ def generate_secret_key() -> None:
     typer.echo(secrets.token_urlsafe(48))
 
 
+def _read_secret(prompt: str) -> str:
+    """A secret typed at the terminal without echo, or the first line of standard input."""
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\n")
+
+
 @audit_cli.command("verify")
 def audit_verify() -> None:
-    """Check that no audit event was changed or removed."""
+    """Check that no audit event was changed or removed: every event's keyed hash, and every
+    anchor in the anchor log against the chain."""
     settings = _ready(evidence=False)
-    engine = make_engine(settings.database_url)
-    with Session(engine) as session:
+    engine = _engine(settings)
+    with Session(engine, execution_options={READING: True}) as session:
+        # The anchors first: an anchor the worker writes meanwhile names an event already
+        # committed when the chain is then read.
+        anchored, anchor_problems = check_anchors(
+            session=session, evidence_dir=settings.evidence_dir
+        )
         checked, problems = verify_chain(session=session)
     engine.dispose()
     for problem in problems:
         typer.echo(f"haven: audit event {problem.seq} {problem.reason}", err=True)
-    if problems:
+    for message in anchor_problems:
+        typer.echo(f"haven: {message}", err=True)
+    if problems or anchor_problems:
         raise typer.Exit(1)
-    typer.echo(f"haven: audit trail intact ({checked} events)")
+    if checked and not anchored:
+        typer.echo(
+            f"haven: no anchor in {anchor_log_path(settings.evidence_dir)} yet: the worker "
+            "writes one within minutes, `haven audit anchor` now",
+            err=True,
+        )
+    typer.echo(f"haven: audit trail intact ({checked} events), {anchored} anchors hold")
+
+
+@audit_cli.command("anchor")
+def audit_anchor() -> None:
+    """Append the audit chain's signed head to the anchor log now."""
+    settings = _ready()
+    engine = _engine(settings)
+    with Session(engine, execution_options={READING: True}) as session:
+        anchor = write_anchor(session=session, evidence_dir=settings.evidence_dir)
+    engine.dispose()
+    if anchor is None:
+        typer.echo("haven: the audit trail is empty: nothing to anchor yet")
+        return
+    typer.echo(f"haven: anchored audit event {anchor.seq} at {anchor.when}")
+
+
+@cli.command("rotate-secret-key")
+def rotate_secret_key() -> None:
+    """Re-key the audit trail and re-seal the TOTP seeds under the HAVEN_SECRET_KEY configured
+    now. The old key is read from standard input (prompted for at a terminal). Stop Haven's
+    web server and worker first."""
+    settings = _ready()
+    old_key = _read_secret("Old HAVEN_SECRET_KEY: ")
+    if not old_key:
+        fail("give the old HAVEN_SECRET_KEY on standard input")
+    engine = _engine(settings)
+    rotation = None
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            rotation = audit_flows.rotate_secret_key(
+                session=session,
+                evidence_dir=settings.evidence_dir,
+                old_secret_key=old_key,
+                new_secret_key=settings.secret_key,
+            )
+            session.commit()
+        except Exception as exc:
+            session.rollback()
+            if rotation is not None and rotation.staged_log is not None:
+                rotation.staged_log.unlink(missing_ok=True)
+            if not isinstance(exc, DomainError):
+                raise
+            fail(f"{exc.detail}; nothing was changed")
+        kept = install_resigned(rotation.staged_log) if rotation.staged_log else None
+        write_anchor(session=session, evidence_dir=settings.evidence_dir)
+    engine.dispose()
+    typer.echo(
+        f"haven: re-keyed {rotation.events} audit events and re-sealed {rotation.seeds} TOTP "
+        "seeds under the new HAVEN_SECRET_KEY"
+    )
+    if kept is not None:
+        typer.echo(f"haven: the anchor log is signed with the new key; the old one is {kept}")
 
 
 def main() -> None:

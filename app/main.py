@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 import app.models  # noqa: F401 - every table on the metadata
+from app.audit.service import use_chain_key
 from app.auth import admin_pages
 from app.auth import pages as auth_pages
 from app.auth.rate_limit import TokenRateLimiter
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = settings or get_settings()
     owns_engine = engine is None
     engine = engine or make_engine(settings.database_url)
+    use_chain_key(engine, settings.secret_key)  # audit events are chained with its key
     logging.basicConfig(level=settings.log_level.upper())
 
     @asynccontextmanager

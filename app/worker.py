@@ -54,7 +54,8 @@ def run_worker(
                 if time.monotonic() - last_jobs >= JOBS_EVERY_SECONDS:
                     last_jobs = time.monotonic()
                     base_url = settings.base_url if settings is not None else ""
-                    if done := run_due_jobs(engine=engine, base_url=base_url):
+                    anchors = settings.evidence_dir if settings is not None else None
+                    if done := run_due_jobs(engine=engine, base_url=base_url, evidence_dir=anchors):
                         log.info("jobs done: %s", done)
                 if database_away:
                     log.warning("worker: the database can be reached again")

@@ -29,7 +29,7 @@ from sqlmodel import Session, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.audit.service import SYSTEM
+from app.audit.service import SYSTEM, use_chain_key
 from app.auth import service as auth_service
 from app.auth.models import Role, User, UserCreate
 from app.checklists.models import ChecklistRun, ChecklistTemplate
@@ -284,7 +284,7 @@ def timed_fresh(client: TestClient, path: str, repeat: int) -> tuple[float, floa
 
 
 def measure(url: str, count: int, repeat: int) -> list[tuple]:
-    engine = make_engine(url)
+    engine = use_chain_key(make_engine(url), SECRET)
     upgrade_to_head(engine)
     email, secret = seed(engine, count)
     settings = Settings(

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.audit.service import SYSTEM
+from app.audit.service import SYSTEM, use_chain_key
 from app.core.config import Settings
 from app.core.db import make_engine
 from app.core.migrations import upgrade_to_head
@@ -33,6 +33,8 @@ from app.webhooks import signing
 from app.webhooks.models import WebhookEndpoint
 from app.worker import start_in_thread
 from bench.databases import database_urls
+
+SECRET_KEY = "bench-secret-key-0123456789-0123456789"
 
 
 def receiver(arrivals: dict):
@@ -93,7 +95,7 @@ def median_and_p99(latencies: list[float]) -> tuple[float, float]:
 
 
 def measure(url: str, count: int) -> tuple[str, float, float, int]:
-    engine = make_engine(url)
+    engine = use_chain_key(make_engine(url), SECRET_KEY)
     upgrade_to_head(engine)
     arrivals: dict[str, float] = {}
     server = receiver(arrivals)

@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.audit.service import SYSTEM
+from app.audit.service import SYSTEM, use_chain_key
 from app.auth import service as auth_service
 from app.auth.models import ApiTokenCreate, Role, Scope, UserCreate
 from app.core.config import Settings
@@ -124,7 +124,7 @@ def timed(client: TestClient, path: str, repeat: int, **kwargs) -> tuple[float, 
 
 
 def measure(url: str, count: int, repeat: int) -> list[tuple]:
-    engine = make_engine(url)
+    engine = use_chain_key(make_engine(url), SECRET)
     upgrade_to_head(engine)
     email, secret, token = seed(engine, count)
     settings = Settings(

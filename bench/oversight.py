@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.audit.service import use_chain_key
 from app.auth.models import Role, User
 from app.checklists.models import ChecklistItem, ChecklistRun, ItemCompletion
 from app.core.config import Settings
@@ -123,7 +124,7 @@ def sign_in(client: TestClient, email: str) -> None:
 
 
 def measure(url: str, staff: int, runs_each: int, repeat: int) -> list[tuple]:
-    engine = make_engine(url)
+    engine = use_chain_key(make_engine(url), SECRET)
     upgrade_to_head(engine)
     lead, member = seed(engine, staff, runs_each)
     settings = Settings(

@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.audit.service import SYSTEM
+from app.audit.service import SYSTEM, use_chain_key
 from app.auth import service as auth_service
 from app.auth.models import ApiTokenCreate, Scope
 from app.core.config import Settings
@@ -67,7 +67,7 @@ def timed(client: TestClient, headers: dict, body: dict, expect: str, count: int
 
 
 def measure(url: str, count: int, rounds: int) -> dict[str, list[float]]:
-    engine = make_engine(url)
+    engine = use_chain_key(make_engine(url), SECRET)
     upgrade_to_head(engine)
     with Session(engine) as session:
         school = ensure_school(session=session, settings=Settings(dev=True))

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.audit.service import use_chain_key
 from app.core.db import make_engine
 from bench import seed
 from bench.databases import POSTGRES_SERVER, throwaway_postgres
@@ -271,6 +272,7 @@ def measure_database(name: str, url: str, folder: Path, args, log, rows: list, s
         webhook_allow_cidrs="127.0.0.0/8",  # the receiver is on this machine
         log_level=args.log_level,
     )
+    use_chain_key(engine, haven.env["HAVEN_SECRET_KEY"])  # events seeded as Haven chains them
     try:
         haven.migrate()
         school = seed.prepare_school(engine, f"http://127.0.0.1:{inbox.server_port}/hook")

@@ -17,7 +17,7 @@ import pyotp
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from app.audit.service import GENESIS_HASH, SYSTEM, _event_hash
+from app.audit.service import GENESIS_HASH, SYSTEM, chain_key, event_hash
 from app.auth import service as auth_service
 from app.auth.models import ApiTokenCreate, Role, Scope, User, UserCreate
 from app.checklists import flows as checklist_flows
@@ -308,7 +308,7 @@ def add_incidents(engine: sa.Engine, school: School, count: int, log=print) -> f
     writer = BulkWriter(engine)
     incident_id = first_incident_id = _next_id(writer, "incident")
     entry_id = _next_id(writer, "timeline_entry")
-    chain = _chain_end(writer)
+    chain, key = _chain_end(writer), chain_key(engine)
     start, stop = school.incidents, school.incidents + count
     for chunk in range(start, stop, CHUNK):
         plans = []
@@ -323,7 +323,7 @@ def add_incidents(engine: sa.Engine, school: School, count: int, log=print) -> f
         entries = _entries(school, plans, entry_id)
         entry_id += len(entries)
         writer.write("timeline_entry", ENTRY_COLUMNS, (e[:-2] for e in entries))
-        writer.write("audit_event", AUDIT_COLUMNS, _audit_rows(chain, school, entries))
+        writer.write("audit_event", AUDIT_COLUMNS, _audit_rows(chain, school, entries, key))
         if stop - start > CHUNK:
             done = min(chunk + CHUNK, stop) - start
             log(f"  {done:,} of {count:,} incidents ({time.perf_counter() - started:.0f} s)")
@@ -535,7 +535,9 @@ def _chain_end(writer: BulkWriter) -> list:
     return [last[0], last[1]] if last else [0, GENESIS_HASH]
 
 
-def _audit_rows(chain: list, school: School, entries: list[tuple]) -> Iterator[tuple]:
+def _audit_rows(
+    chain: list, school: School, entries: list[tuple], secret_key: str
+) -> Iterator[tuple]:
     """One audit event per chronology entry, as Haven writes them, chained onto the last one."""
     seq, prev_hash = chain
     for entry in entries:
@@ -554,7 +556,7 @@ def _audit_rows(chain: list, school: School, entries: list[tuple]) -> Iterator[t
             detail={"entry": entry[0]},
             prev_hash=prev_hash,
         )
-        event_hash = _event_hash(event)
+        hashed = event_hash(event, secret_key)
         yield (
             seq,
             school.id,
@@ -567,7 +569,7 @@ def _audit_rows(chain: list, school: School, entries: list[tuple]) -> Iterator[t
             "",
             json.dumps(event.detail),
             prev_hash,
-            event_hash,
+            hashed,
         )
-        prev_hash = event_hash
+        prev_hash = hashed
         chain[:] = [seq, prev_hash]

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from app.audit.service import use_chain_key
 from app.core.config import Settings
 from app.core.db import READ_METHODS, READING, get_session, make_engine
 from app.core.migrations import upgrade_to_head
@@ -20,6 +21,11 @@ from app.main import create_app
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 POSTGRES_URL = os.environ.get("HAVEN_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def keyed_engine(url: str, **kwargs) -> sa.Engine:
+    """An engine as Haven makes one: it chains audit events with the suite's secret key."""
+    return use_chain_key(make_engine(url, **kwargs), TEST_SECRET)
 
 
 def _worker_database(url: str) -> str:
@@ -55,7 +61,7 @@ def engine(request, tmp_path_factory) -> Iterator[sa.Engine]:
         engine = make_engine(_worker_database(POSTGRES_URL))
         _reset_postgres_schema(engine)
     upgrade_to_head(engine)
-    yield engine
+    yield use_chain_key(engine, TEST_SECRET)
     engine.dispose()
 
 
@@ -154,7 +160,7 @@ def scratch_database(engine, tmp_path) -> Iterator[Callable[[], str]]:
 @pytest.fixture
 def committed_engine(scratch_database) -> Iterator[sa.Engine]:
     """An engine on an empty, migrated database of its own, for work that really commits."""
-    engine = make_engine(scratch_database())
+    engine = keyed_engine(scratch_database())
     upgrade_to_head(engine)
     yield engine
     engine.dispose()

@@ -4,10 +4,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
 
 from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, select
 
+from app.audit.anchors import write_anchor
 from app.audit.service import SYSTEM
 from app.auth.models import School
 from app.checklists import service as checklists_service
@@ -95,15 +98,20 @@ JOBS = [
 ]
 
 
-def _claim(session: Session, job: Job, now: datetime) -> bool:
-    if session.get(JobRun, job.name) is None:
-        session.add(JobRun(name=job.name))
+# Not per school: the audit chain's head, signed, into the anchor log when it has moved.
+ANCHOR = "audit.anchor"
+ANCHOR_EVERY = timedelta(minutes=5)
+
+
+def _claim(session: Session, name: str, every: timedelta, now: datetime) -> bool:
+    if session.get(JobRun, name) is None:
+        session.add(JobRun(name=name))
         session.commit()
     claimed = session.execute(
         update(JobRun)
         .where(
-            JobRun.name == job.name,
-            or_(JobRun.last_started_at.is_(None), JobRun.last_started_at <= now - job.every),
+            JobRun.name == name,
+            or_(JobRun.last_started_at.is_(None), JobRun.last_started_at <= now - every),
         )
         .values(last_started_at=now)
     )
@@ -138,29 +146,50 @@ def hold_lease(*, engine: Engine, name: str, holder: str, ttl: timedelta) -> boo
 
 
 def run_due_jobs(
-    *, engine: Engine, now: datetime | None = None, jobs: list[Job] = JOBS, base_url: str = ""
+    *,
+    engine: Engine,
+    now: datetime | None = None,
+    jobs: list[Job] = JOBS,
+    base_url: str = "",
+    evidence_dir: Path | None = None,
 ) -> dict:
-    """Run every job whose interval has passed, once per school. Returns what each did."""
+    """Run every job whose interval has passed, once per school, and anchor the audit chain
+    in `evidence_dir` when given. Returns what each did."""
     now = now or utcnow()
     done: dict[str, int] = {}
     with Session(engine, expire_on_commit=False) as session:
         school_ids = list(session.exec(select(School.id)).all())
-        for job in jobs:
-            if not _claim(session, job, now):
+        due = [
+            (job.name, job.every, partial(_each_school, job, school_ids, now, base_url))
+            for job in jobs
+        ]
+        if evidence_dir is not None:
+            due.append((ANCHOR, ANCHOR_EVERY, partial(_anchor, evidence_dir, now)))
+        for name, every, work in due:
+            if not _claim(session, name, every, now):
                 continue
             try:
-                done[job.name] = sum(
-                    job.run(session, school_id, now, base_url) for school_id in school_ids
-                )
+                done[name] = work(session)
                 session.commit()
                 error = ""
             except Exception as exc:  # one failing job must not stop the others
                 session.rollback()
-                log.exception("job %s failed", job.name)
+                log.exception("job %s failed", name)
                 error = type(exc).__name__
-            record = session.get(JobRun, job.name)
+            record = session.get(JobRun, name)
             record.last_finished_at = utcnow()
             record.last_error = error
             session.add(record)
             session.commit()
     return done
+
+
+def _each_school(
+    job: Job, school_ids: list[int], now: datetime, base_url: str, session: Session
+) -> int:
+    return sum(job.run(session, school_id, now, base_url) for school_id in school_ids)
+
+
+def _anchor(evidence_dir: Path, now: datetime, session: Session) -> int:
+    anchor = write_anchor(session=session, evidence_dir=evidence_dir, only_if_moved=True, now=now)
+    return int(anchor is not None)

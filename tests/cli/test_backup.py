@@ -31,7 +31,7 @@ from app.webhooks import service as webhooks_service
 from app.webhooks.models import EndpointIn
 from app.webhooks.service import Outcome
 from tests.cli.conftest import users_in as _users
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, keyed_engine
 from tests.factories import give_checklist, make_token, make_user, sign_in
 
 
@@ -135,7 +135,7 @@ def fill_school(url: str, evidence_dir: Path) -> None:
     """Accounts and a sign-in, the roster and a staged import, policies published, acknowledged
     and with a phone exemption, a checklist worked, incidents reported by the MIS with evidence
     files, people, chronology and escalations, webhooks delivered, and the periodic jobs run."""
-    engine = make_engine(url)
+    engine = keyed_engine(url)
     settings = Settings(
         secret_key=TEST_SECRET,
         database_url=url,

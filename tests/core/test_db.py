@@ -15,6 +15,7 @@ from app.core.errors import NotFound
 from app.core.migrations import upgrade_to_head
 from app.core.types import utcnow
 from app.main import create_app
+from tests.conftest import keyed_engine
 from tests.factories import make_incident, make_token
 
 
@@ -107,7 +108,7 @@ def test_a_reading_session_writes_only_after_begin_writing(tmp_path):
 
 
 def test_the_api_list_answers_on_sqlite_while_another_request_writes(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    engine = keyed_engine(f"sqlite:///{tmp_path / 'app.db'}")
     upgrade_to_head(engine)
     with Session(engine, expire_on_commit=False) as session:
         title = make_incident(session).title

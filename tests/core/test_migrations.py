@@ -1,8 +1,10 @@
 """The schema comes only from Alembic migrations, which match the models on both databases."""
 
+import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +16,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
 
 import app.models  # noqa: F401
-from app.audit.service import Actor
+from app.audit.service import GENESIS_HASH, Actor, _canonical
 from app.auth.models import Role, Scope
 from app.core import keys
 from app.core.db import make_engine
@@ -29,7 +31,7 @@ from app.core.migrations import (
 )
 from app.incidents.models import Incident, TimelineKind
 from app.incidents.service import add_entry
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, keyed_engine
 from tests.factories import make_incident, make_token, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,14 +145,33 @@ def _fill_new_tables(engine: sa.Engine, written: dict[str, list[dict]]) -> None:
                 {c.name: _value(name, c, n, reflected, ids) for c in table.columns}
                 for n in range(2)
             ]
+            if name == "audit_event":
+                _as_chain(rows)
             connection.execute(table.insert(), rows)
             written[name] = rows
             if "id" in table.c:
                 ids[name] = [row["id"] for row in rows]
 
 
+REKEYED: dict[str, str] = {}  # each keyed hash 0017 gives an audit event: the plain one it had
+
+
+def _as_chain(rows: list[dict]) -> None:
+    """Audit events as Haven chained them before 0017 (plain SHA-256), noting the keyed hashes
+    0017 replaces them with."""
+    plain = keyed = GENESIS_HASH
+    for seq, row in enumerate(rows, start=1):
+        row.update(seq=seq, prev_hash=plain)
+        event = SimpleNamespace(**{**row, "prev_hash": keyed})
+        row["hash"] = plain = hashlib.sha256(_canonical(SimpleNamespace(**row))).hexdigest()
+        keyed = keys.keyed_hash(TEST_SECRET, keys.AUDIT_CHAIN, _canonical(event))
+        REKEYED[keyed] = plain
+
+
 # Columns a migration changes on purpose, with how to read the value written before it.
 TRANSFORMED = {
+    ("audit_event", "hash"): lambda stored: REKEYED.get(stored, stored),
+    ("audit_event", "prev_hash"): lambda stored: REKEYED.get(stored, stored),
     ("user", "totp_secret"): lambda stored: (
         keys.unseal(TEST_SECRET, keys.TOTP_SEEDS, stored)
         if stored and stored.startswith("gAAAAA")  # sealed, from 0016 on
@@ -254,7 +275,7 @@ def test_the_first_action_time_is_filled_in_from_the_chronology(committed_engine
 
 def test_seeds_kept_in_clear_are_sealed_by_the_upgrade(scratch_database):
     """Migration 0016 encrypts the TOTP seeds that earlier revisions kept in clear."""
-    engine = make_engine(scratch_database())
+    engine = keyed_engine(scratch_database())
     upgrade(engine, "0015")
     with Session(engine, expire_on_commit=False) as session:
         user = make_user(session, role=Role.dsl, second_factor=False)

@@ -334,13 +334,13 @@ def test_the_diff_page_shows_what_changed(client, db):
 def test_the_daily_job_sends_policy_review_due_once(scratch_database):
     from sqlmodel import Session
 
-    from app.core.db import make_engine
     from app.core.migrations import upgrade_to_head
     from app.jobs.service import run_due_jobs
     from app.webhooks import signing
     from app.webhooks.models import EventType, OutboxMessage, WebhookEndpoint
+    from tests.conftest import keyed_engine
 
-    engine = make_engine(scratch_database())
+    engine = keyed_engine(scratch_database())
     upgrade_to_head(engine)
     with Session(engine, expire_on_commit=False) as session:
         policy, version = _published(session, review_in=20)

@@ -11,11 +11,11 @@ from sqlmodel import Session, select
 from app.audit.models import AuditEvent
 from app.audit.service import verify_chain
 from app.checklists.models import ChecklistRun
-from app.core.db import make_engine
 from app.core.types import utcnow
 from app.escalation.models import Escalation
 from app.incidents.models import Incident, IncidentStatus, TimelineEntry, TimelineKind
 from app.webhooks.models import OutboxMessage
+from tests.conftest import keyed_engine
 
 CLIENTS = 4
 
@@ -98,7 +98,7 @@ def assert_every_incident_is_whole(url: str, created: dict[str, dict]) -> list[I
     """Every incident answered 201 is there, and every incident there is whole: its audit
     event, its chronology's first entry, its playbook, and when it escalated, its escalation and
     one outbox message. Nothing belongs to an incident that is not there; the audit chain holds."""
-    engine = make_engine(url)
+    engine = keyed_engine(url)
     with Session(engine) as db:
         incidents = {i.id: i for i in db.exec(select(Incident)).all()}
         for body in created.values():

@@ -30,6 +30,7 @@ from app.core.types import utcnow
 from app.incidents.models import Incident, TimelineEntry
 from app.webhooks import service as webhooks_service
 from app.webhooks.models import EndpointIn, OutboxMessage
+from tests.conftest import keyed_engine
 from tests.factories import PASSWORD, csrf_from, make_token, make_user
 from tests.resilience.conftest import wait_for
 from tests.resilience.reports import (
@@ -136,7 +137,7 @@ def test_haven_answers_503_while_postgresql_is_down_and_recovers_by_itself(
     postgres_cluster, haven_process
 ):
     url = postgres_cluster.url
-    engine = make_engine(url)
+    engine = keyed_engine(url)
     upgrade_to_head(engine)
     with webhook_receiver() as inbox, Session(engine, expire_on_commit=False) as db:
         staff = make_user(db)
@@ -233,7 +234,7 @@ def test_haven_answers_503_while_postgresql_is_down_and_recovers_by_itself(
             haven.url, url, raw, requests, created, unsure, before=already
         )
 
-    engine = make_engine(url)
+    engine = keyed_engine(url)
     with Session(engine) as db:
         checked, problems = verify_chain(session=db)
     engine.dispose()

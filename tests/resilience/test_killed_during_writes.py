@@ -16,10 +16,10 @@ from sqlmodel import Session
 
 from app.audit.service import SYSTEM
 from app.auth.models import Scope
-from app.core.db import make_engine
 from app.core.migrations import upgrade_to_head
 from app.webhooks import service as webhooks_service
 from app.webhooks.models import EndpointIn
+from tests.conftest import keyed_engine
 from tests.factories import make_token, make_user
 from tests.resilience.reports import (
     CLIENTS,
@@ -35,7 +35,7 @@ KILL_AFTER = 10  # 201 answers; the other clients have requests in flight (some,
 
 def test_incidents_are_whole_or_absent_after_haven_is_killed(scratch_database, haven_process):
     url = scratch_database()
-    engine = make_engine(url)
+    engine = keyed_engine(url)
     upgrade_to_head(engine)
     with Session(engine, expire_on_commit=False) as db:
         school_id = make_user(db).school_id

@@ -7,10 +7,10 @@ from sqlmodel import Session
 from app.audit.service import Actor
 from app.auth.models import Role
 from app.core.backup import restore_backup, write_backup
-from app.core.db import make_engine
 from app.core.migrations import upgrade_to_head
 from app.retention import service
 from app.retention.models import RecordKind, RecordType
+from tests.conftest import keyed_engine
 from tests.factories import make_user
 from tests.retention.records import closed_incident
 
@@ -35,7 +35,7 @@ def _rows(engine) -> dict[str, list[dict]]:
 
 
 def test_retention_decisions_are_backed_up_and_restored(scratch_database, tmp_path):
-    source = make_engine(scratch_database())
+    source = keyed_engine(scratch_database())
     upgrade_to_head(source)
     with Session(source, expire_on_commit=False) as db:
         dsl = make_user(db, role=Role.dsl)
@@ -74,7 +74,7 @@ def test_retention_decisions_are_backed_up_and_restored(scratch_database, tmp_pa
     folder = write_backup(engine=source, evidence_dir=tmp_path / "evidence", target_root=tmp_path)
     source.dispose()
 
-    target = make_engine(scratch_database())
+    target = keyed_engine(scratch_database())
     restore_backup(engine=target, backup=folder, evidence_dir=tmp_path / "restored")
     assert _rows(target) == before
     with Session(target) as db:
