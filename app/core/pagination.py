@@ -10,7 +10,7 @@ from fastapi import Query
 from pydantic import BaseModel
 
 from app.core.errors import InvalidInput
-from app.core.types import Timestamp
+from app.core.types import MAX_ROW_ID, Timestamp
 
 T = TypeVar("T")
 
@@ -59,7 +59,9 @@ def changed_after(cursor: str | None) -> tuple[datetime, int] | None:
     if not cursor:
         return None
     at, last_id = cursor.split(".")
-    return _EPOCH + int(at) * _MICROSECOND, int(last_id)
+    # No id is larger than MAX_ROW_ID: a position past it is the same position, and a 32-bit
+    # column on PostgreSQL cannot be compared with a larger number.
+    return _EPOCH + int(at) * _MICROSECOND, min(int(last_id), MAX_ROW_ID)
 
 
 def next_change_cursor(rows: list, limit: int) -> str | None:
