@@ -35,6 +35,14 @@ cli = typer.Typer(
 audit_cli = typer.Typer(help="The audit trail.")
 cli.add_typer(audit_cli, name="audit")
 
+
+@cli.callback()
+def _owner_only() -> None:
+    # Everything Haven writes (the SQLite database, evidence, backups, the anchor log) is
+    # readable by the user it runs as, and no one else.
+    os.umask(0o077)
+
+
 log = logging.getLogger("haven.cli")
 
 
@@ -225,18 +233,34 @@ def worker() -> None:
 def backup(
     to: Annotated[Path, typer.Option("--to", help="Folder to write the backup under")],
 ) -> None:
-    """Write a consistent copy of the database and evidence files."""
-    from app.core.backup import write_backup
+    """Write a consistent copy of the database and evidence files, checking every evidence
+    file's SHA-256; exit 1, having copied everything, if any is damaged or missing."""
+    from app.core.backup import BackupError, write_backup
 
     settings = _ready()
     engine = make_engine(settings.database_url)
     try:
-        target = write_backup(
-            engine=engine, evidence_dir=Path(settings.evidence_dir), target_root=to
+        written = write_backup(
+            engine=engine,
+            evidence_dir=Path(settings.evidence_dir),
+            anchor_log=anchor_log_path(settings.evidence_dir),
+            target_root=to,
         )
+    except (BackupError, OSError) as exc:
+        fail(str(exc))
     finally:
         engine.dispose()
-    typer.echo(f"haven: backup written to {target}")
+    for name, found in written.damaged.items():
+        typer.echo(f"haven: evidence file {name} is damaged (SHA-256 {found} differs)", err=True)
+    for name in written.missing:
+        typer.echo(f"haven: evidence file {name} is missing from HAVEN_EVIDENCE_DIR", err=True)
+    typer.echo(f"haven: backup written to {written.path}")
+    if written.damaged or written.missing:
+        fail(
+            f"{len(written.damaged) + len(written.missing)} evidence files are damaged or "
+            "missing: put them back from an earlier backup",
+            code=1,
+        )
 
 
 @cli.command()
@@ -249,14 +273,24 @@ def restore(
     settings = _ready()
     engine = make_engine(settings.database_url)
     try:
-        counts = restore_backup(
-            engine=engine, backup=source, evidence_dir=Path(settings.evidence_dir)
+        restored = restore_backup(
+            engine=engine,
+            backup=source,
+            evidence_dir=Path(settings.evidence_dir),
+            anchor_log=anchor_log_path(settings.evidence_dir),
         )
     except BackupError as exc:
         fail(str(exc))
     finally:
         engine.dispose()
-    typer.echo(f"haven: restored {sum(counts.values())} rows from {source}")
+    for name in restored.damaged:
+        typer.echo(f"haven: evidence file {name} was already damaged when backed up", err=True)
+    if restored.replaced_anchor_log:
+        typer.echo(
+            f"haven: the anchor log that was there is kept as {restored.replaced_anchor_log}",
+            err=True,
+        )
+    typer.echo(f"haven: restored {sum(restored.tables.values())} rows from {source}")
 
 
 @cli.command("generate-secret-key")

@@ -1,6 +1,7 @@
 """create_app(): the FastAPI application with its routers, middleware and static files."""
 
 import logging
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -48,6 +49,7 @@ Haven's JSON API for the school's MIS. Authenticate with `Authorization: Bearer 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
+    os.umask(0o077)  # what Haven writes is readable by its owner only (as `haven` sets it)
     owns_engine = engine is None
     engine = engine or make_engine(settings.database_url)
     use_chain_key(engine, settings.secret_key)  # audit events are chained with its key

@@ -4,8 +4,9 @@
 computes its SHA-256 as it goes and writes it to a temporary file inside the evidence folder.
 The type is judged from the bytes (the `filetype` package's magic numbers, then Pillow or the
 PDF markers), never from the file name or the browser's Content-Type. Only a file that passes
-every check is moved into place, under a random name, read-only (0o440), refusing to overwrite.
-A refused upload leaves nothing behind, and neither does one that finds the disk full.
+every check is moved into place, under a random name, readable by its owner only (0o400),
+refusing to overwrite. A refused upload leaves nothing behind, and neither does one that finds
+the disk full.
 """
 
 import contextlib
@@ -35,7 +36,7 @@ ALLOWED_TYPES = {"image/png", "image/jpeg", "image/webp", "application/pdf"}
 CHUNK_SIZE = 64 * 1024
 HEAD_SIZE = 8192  # what `filetype` looks at, and enough to recognise HTML or SVG text
 PDF_TAIL_SIZE = 1024  # %%EOF must appear within the last KiB
-STORED_MODE = 0o440
+STORED_MODE = 0o400
 TEMP_PREFIX = ".upload-"
 _STORAGE_NAME = re.compile(r"^[0-9a-f]{32}$")
 
@@ -128,7 +129,7 @@ async def store_upload(
 async def _store(
     upload: UploadFile, evidence_dir: Path, max_bytes: int, max_pixels: int
 ) -> StoredFile:
-    await to_thread.run_sync(lambda: evidence_dir.mkdir(parents=True, exist_ok=True))
+    await to_thread.run_sync(lambda: evidence_dir.mkdir(mode=0o700, parents=True, exist_ok=True))
     fd, temp_name = await to_thread.run_sync(
         lambda: tempfile.mkstemp(dir=evidence_dir, prefix=TEMP_PREFIX, suffix=".part")
     )

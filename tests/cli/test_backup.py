@@ -3,6 +3,9 @@
 import hashlib
 import io
 import json
+import os
+import sqlite3
+import stat
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -35,6 +38,22 @@ from tests.conftest import TEST_SECRET, keyed_engine
 from tests.factories import give_checklist, make_token, make_user, sign_in
 
 
+@pytest.fixture(autouse=True)
+def _umask_of_a_shell():
+    """Each test starts with the usual umask of a shell (022): modes show what Haven sets."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def modes(folder: Path) -> dict[str, int]:
+    """The permission bits of a folder and of everything in it, by path."""
+    return {
+        path.relative_to(folder).as_posix(): stat.S_IMODE(path.stat().st_mode)
+        for path in [folder, *folder.rglob("*")]
+    }
+
+
 @pytest.fixture
 def seeded(haven, tmp_path):
     haven(
@@ -51,7 +70,12 @@ def seeded(haven, tmp_path):
     evidence = tmp_path / "evidence" / "ab" / "cdef.bin"
     evidence.parent.mkdir(parents=True, exist_ok=True)
     evidence.write_bytes(b"\x89PNG screenshot bytes")
+    haven("audit", "anchor")
     return haven
+
+
+def anchor_log(evidence_dir: Path) -> Path:
+    return evidence_dir / "audit" / "anchors.log"
 
 
 def _backup(haven, tmp_path) -> Path:
@@ -76,7 +100,8 @@ def test_backup_then_restore_into_a_new_database(seeded, tmp_path, monkeypatch, 
     assert restored.read_bytes() == b"\x89PNG screenshot bytes"
     events = json.loads((folder / "manifest.json").read_text())["tables"]["audit_event"]
     assert events >= 3
-    assert f"audit trail intact ({events} events)" in seeded("audit", "verify").output
+    verified = seeded("audit", "verify").output
+    assert f"audit trail intact ({events} events" in verified and "1 anchor" in verified
     # New rows continue after the restored ids.
     seeded(
         "create-user",
@@ -89,6 +114,76 @@ def test_backup_then_restore_into_a_new_database(seeded, tmp_path, monkeypatch, 
         input="long-enough-pass\n",
     )
     assert len(_users(new_url)) == 2
+
+
+def test_everything_a_backup_writes_is_readable_by_its_owner_only(seeded, tmp_path):
+    folder = _backup(seeded, tmp_path)
+    written = modes(folder)
+    assert {"tables", "evidence/ab/cdef.bin", "audit/anchors.log", "manifest.json"} <= set(written)
+    folders = {name for name in written if (folder / name).is_dir()}
+    assert {name: mode for name, mode in written.items() if name in folders} == dict.fromkeys(
+        folders, 0o700
+    )
+    assert {name: mode for name, mode in written.items() if name not in folders} == dict.fromkeys(
+        set(written) - folders, 0o600
+    )
+    assert stat.S_IMODE((tmp_path / "backups").stat().st_mode) == 0o700  # made by the backup
+
+
+def test_haven_makes_its_database_and_evidence_folder_readable_by_its_owner_only(
+    backend, haven, tmp_path
+):
+    assert stat.S_IMODE((tmp_path / "evidence").stat().st_mode) == 0o700
+    if backend != "sqlite":
+        return
+    path = Path(haven.url.split("///", 1)[1])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # Whoever opens it later, SQLite gives its -wal and -shm files the database file's mode.
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("SELECT count(*) FROM audit_event").fetchone()
+        for suffix in ("-wal", "-shm"):
+            assert stat.S_IMODE(Path(f"{path}{suffix}").stat().st_mode) == 0o600, suffix
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()
+
+
+def test_the_anchor_log_is_backed_up_and_restored(seeded, tmp_path, monkeypatch, scratch_database):
+    anchors = anchor_log(tmp_path / "evidence").read_bytes()
+    folder = _backup(seeded, tmp_path)
+    assert (folder / "audit" / "anchors.log").read_bytes() == anchors
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["anchor_log"] == hashlib.sha256(anchors).hexdigest()
+    assert "audit/anchors.log" not in manifest["files"]  # not an evidence file
+
+    monkeypatch.setenv("HAVEN_DATABASE_URL", scratch_database())
+    monkeypatch.setenv("HAVEN_EVIDENCE_DIR", str(tmp_path / "restored-evidence"))
+    seeded("restore", "--from", str(folder))
+    restored = anchor_log(tmp_path / "restored-evidence")
+    assert restored.read_bytes() == anchors
+    assert stat.S_IMODE(restored.stat().st_mode) == 0o600
+    # Restored evidence files are read-only, as Haven stores them.
+    evidence = tmp_path / "restored-evidence" / "ab" / "cdef.bin"
+    assert stat.S_IMODE(evidence.stat().st_mode) == 0o400
+
+
+def test_restore_keeps_a_different_anchor_log_it_finds(
+    seeded, tmp_path, monkeypatch, scratch_database
+):
+    log = anchor_log(tmp_path / "evidence")
+    backed_up = log.read_bytes()
+    folder = _backup(seeded, tmp_path)
+    seeded("audit", "anchor")  # an anchor the backup does not hold
+    later = log.read_bytes()
+    monkeypatch.setenv("HAVEN_DATABASE_URL", scratch_database())
+    result = seeded("restore", "--from", str(folder))
+    (kept,) = (path for path in log.parent.iterdir() if path != log)
+    assert f"the anchor log that was there is kept as {kept}" in result.output
+    assert kept.read_bytes() == later != backed_up
+    assert log.read_bytes() == backed_up
+    assert "audit trail intact" in seeded("audit", "verify").output
 
 
 def test_restore_refuses_a_database_that_is_not_empty(seeded, tmp_path):
@@ -326,16 +421,18 @@ def assert_restored_whole(haven, source_url: str, target_url: str, tmp_path: Pat
     assert not empty & FILLED_TABLES, empty
     assert table_rows(target_url) == source
     files = file_digests(tmp_path / "evidence")
-    assert len(files) == 3
+    assert len(files) == 4  # three screenshots and the anchor log
     assert file_digests(tmp_path / "restored-evidence") == files
     events = len(source["audit_event"])
-    assert f"audit trail intact ({events} events)" in haven("audit", "verify").output
+    verified = haven("audit", "verify").output
+    assert f"audit trail intact ({events} events" in verified and "1 anchor" in verified
 
 
 def test_a_school_in_use_comes_back_table_by_table_and_file_by_file(
     haven, tmp_path, monkeypatch, scratch_database
 ):
     fill_school(haven.url, tmp_path / "evidence")
+    haven("audit", "anchor")
     folder = _backup(haven, tmp_path)
 
     target = scratch_database()
@@ -343,6 +440,45 @@ def test_a_school_in_use_comes_back_table_by_table_and_file_by_file(
     monkeypatch.setenv("HAVEN_EVIDENCE_DIR", str(tmp_path / "restored-evidence"))
     haven("restore", "--from", str(folder))
     assert_restored_whole(haven, haven.url, target, tmp_path)
+
+
+def test_a_damaged_or_missing_evidence_file_is_reported_and_the_rest_still_copied(
+    haven, tmp_path, monkeypatch, scratch_database
+):
+    fill_school(haven.url, tmp_path / "evidence")
+    engine = make_engine(haven.url)
+    with engine.connect() as connection:
+        recorded = dict(
+            connection.execute(sa.text("SELECT storage_name, sha256 FROM evidence")).all()
+        )
+    engine.dispose()
+    damaged, missing, intact = sorted(recorded)
+    (tmp_path / "evidence" / damaged).chmod(0o600)
+    (tmp_path / "evidence" / damaged).write_bytes(b"changed on the disk")
+    (tmp_path / "evidence" / missing).unlink()
+
+    result = haven("backup", "--to", str(tmp_path / "backups"), ok=False)
+    assert result.exit_code == 1
+    found = hashlib.sha256(b"changed on the disk").hexdigest()
+    assert f"evidence file {damaged} is damaged (SHA-256 {found} differs)" in result.output
+    assert f"evidence file {missing} is missing" in result.output
+    assert "2 evidence files are damaged or missing" in result.output
+    (folder,) = (tmp_path / "backups").iterdir()
+    assert f"backup written to {folder}" in result.output
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["files"] == {damaged: recorded[damaged], intact: recorded[intact]}
+    assert manifest["damaged"] == {damaged: found}
+    assert manifest["missing"] == [missing]
+    assert (folder / "evidence" / damaged).read_bytes() == b"changed on the disk"
+    assert file_digests(folder / "evidence")[intact] == recorded[intact]
+    assert manifest["tables"]["evidence"] == 3
+
+    # The backup restores: the intact file verifies, the damaged one is named again.
+    monkeypatch.setenv("HAVEN_DATABASE_URL", scratch_database())
+    monkeypatch.setenv("HAVEN_EVIDENCE_DIR", str(tmp_path / "restored-evidence"))
+    result = haven("restore", "--from", str(folder))
+    assert f"evidence file {damaged} was already damaged when backed up" in result.output
+    assert file_digests(tmp_path / "restored-evidence")[intact] == recorded[intact]
 
 
 def test_a_school_on_sqlite_moves_to_postgresql(
@@ -354,6 +490,7 @@ def test_a_school_on_sqlite_moves_to_postgresql(
     monkeypatch.setenv("HAVEN_DATABASE_URL", sqlite_url)
     haven("migrate")
     fill_school(sqlite_url, tmp_path / "evidence")
+    haven("audit", "anchor")
     folder = _backup(haven, tmp_path)
 
     target = scratch_database()

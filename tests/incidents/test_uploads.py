@@ -114,7 +114,7 @@ def test_an_accepted_file_is_stored_read_only_under_a_random_name(evidence_dir, 
     assert stored.size == len(data)
     path = evidence_dir / stored.storage_name
     assert path.read_bytes() == data
-    assert stat.S_IMODE(path.stat().st_mode) == 0o440
+    assert stat.S_IMODE(path.stat().st_mode) == 0o400
     assert len(stored.storage_name) == 32 and int(stored.storage_name, 16) >= 0
     assert leftovers(evidence_dir) == [path]  # no temporary file, nothing named after the upload
 

@@ -1,6 +1,8 @@
 """A backup holds the retention schedule, holds and decisions, and a restore brings them back,
 so that a legal hold survives moving Haven to another server."""
 
+import stat
+
 import sqlalchemy as sa
 from sqlmodel import Session
 
@@ -71,11 +73,24 @@ def test_retention_decisions_are_backed_up_and_restored(scratch_database, tmp_pa
         db.commit()
     before = _rows(source)
     assert all(before[name] for name in TABLES)
-    folder = write_backup(engine=source, evidence_dir=tmp_path / "evidence", target_root=tmp_path)
+    written = write_backup(
+        engine=source,
+        evidence_dir=tmp_path / "evidence",
+        anchor_log=tmp_path / "evidence" / "audit" / "anchors.log",
+        target_root=tmp_path / "backups",
+    )
     source.dispose()
+    assert (written.damaged, written.missing) == ({}, [])
+    assert stat.S_IMODE(written.path.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(path.stat().st_mode) for path in written.path.rglob("*.gz")} == {0o600}
 
     target = keyed_engine(scratch_database())
-    restore_backup(engine=target, backup=folder, evidence_dir=tmp_path / "restored")
+    restore_backup(
+        engine=target,
+        backup=written.path,
+        evidence_dir=tmp_path / "restored",
+        anchor_log=tmp_path / "restored" / "audit" / "anchors.log",
+    )
     assert _rows(target) == before
     with Session(target) as db:
         holds = service.holds(session=db, school_id=school_id)
