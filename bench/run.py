@@ -275,7 +275,9 @@ def measure_database(name: str, url: str, folder: Path, args, log, rows: list, s
     use_chain_key(engine, haven.env["HAVEN_SECRET_KEY"])  # events seeded as Haven chains them
     try:
         haven.migrate()
-        school = seed.prepare_school(engine, f"http://127.0.0.1:{inbox.server_port}/hook")
+        school = seed.prepare_school(
+            engine, f"http://127.0.0.1:{inbox.server_port}/hook", haven.env["HAVEN_SECRET_KEY"]
+        )
         write_bodies(folder, school)
         cookies: dict[str, str] = {}
         for level in args.levels:

@@ -92,7 +92,7 @@ def _user(session: Session, school_id: int, email: str, name: str, role: Role) -
     )
 
 
-def prepare_school(engine: sa.Engine, receiver_url: str) -> School:
+def prepare_school(engine: sa.Engine, receiver_url: str, secret_key: str) -> School:
     """A migrated, empty database becomes a school ready for the measured requests."""
     with Session(engine, expire_on_commit=False) as session:
         school = ensure_school(session=session, settings=Settings(dev=True))
@@ -101,7 +101,8 @@ def prepare_school(engine: sa.Engine, receiver_url: str) -> School:
             session=session, school_id=school.id, data=PeopleSync(people=people), actor=SYSTEM
         )
         dsl = _user(session, school.id, "dsl@bench.example", "Bench DSL", Role.dsl)
-        dsl.totp_secret = pyotp.random_base32()
+        dsl_seed = pyotp.random_base32()
+        auth_service.set_totp_seed(user=dsl, seed=dsl_seed, secret_key=secret_key)
         dsl.totp_enabled_at = utcnow()
         deputy = _user(session, school.id, "deputy@bench.example", "Bench Deputy", Role.deputy_dsl)
         staff = _user(session, school.id, "staff@bench.example", "Bench Teacher", Role.staff)
@@ -175,7 +176,7 @@ def prepare_school(engine: sa.Engine, receiver_url: str) -> School:
             anchor=utcnow().replace(microsecond=0) - timedelta(minutes=10),
             dsl_id=dsl.id,
             dsl_email=dsl.email,
-            dsl_totp_secret=dsl.totp_secret,
+            dsl_totp_secret=dsl_seed,
             staff_email=staff.email,
             reporter_ids=[*staff_ids, deputy.id],
             pupil_ids=list(pupils),
