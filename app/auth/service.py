@@ -480,9 +480,13 @@ def _take_failed_sign_ins(session: Session, user: User) -> int:
     return failures
 
 
-def forget_old_throttles(*, session: Session, settings: Settings) -> int:
-    """Throttle rows whose failures and refusal are both over: a day after the last failure."""
-    cutoff = utcnow() - timedelta(minutes=settings.login_lockout_minutes) - timedelta(days=1)
+# Longer than any refusal lasts (HAVEN_LOGIN_LOCKOUT_MINUTES is at most a day).
+THROTTLE_KEPT = timedelta(days=2)
+
+
+def forget_old_throttles(*, session: Session, now) -> int:
+    """Forget the failures whose counting and refusal are long over; the number forgotten."""
+    cutoff = now - THROTTLE_KEPT
     result = session.execute(
         delete(SignInThrottle).where(
             SignInThrottle.last_failure_at < cutoff,

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from app.audit.anchors import write_anchor
 from app.audit.service import SYSTEM
+from app.auth import service as auth_service
 from app.auth.models import School
 from app.checklists import service as checklists_service
 from app.core.types import utcnow
@@ -101,6 +102,12 @@ JOBS = [
 # Not per school: the audit chain's head, signed, into the anchor log when it has moved.
 ANCHOR = "audit.anchor"
 ANCHOR_EVERY = timedelta(minutes=5)
+# Nor is the sign-in throttle, which is forgotten once its refusals are long over.
+THROTTLES = "auth.forget_old_throttles"
+
+
+def _forget_throttles(now: datetime, session: Session) -> int:
+    return auth_service.forget_old_throttles(session=session, now=now)
 
 
 def _claim(session: Session, name: str, every: timedelta, now: datetime) -> bool:
@@ -163,6 +170,7 @@ def run_due_jobs(
             (job.name, job.every, partial(_each_school, job, school_ids, now, base_url))
             for job in jobs
         ]
+        due.append((THROTTLES, timedelta(hours=1), partial(_forget_throttles, now)))
         if evidence_dir is not None:
             due.append((ANCHOR, ANCHOR_EVERY, partial(_anchor, evidence_dir, now)))
         for name, every, work in due:

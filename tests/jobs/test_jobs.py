@@ -125,3 +125,30 @@ def test_roster_previews_never_applied_are_deleted_after_a_day(committed_engine)
     with Session(committed_engine) as session:
         kept = session.exec(select(RosterImport.status)).all()
     assert sorted(kept) == ["applied", "previewed"]
+
+
+def test_sign_in_failures_are_forgotten_once_their_refusal_is_long_over(committed_engine):
+    from app.auth.models import SignInThrottle, ThrottleKind
+
+    now = utcnow()
+    with Session(committed_engine) as session:
+        for key, last, blocked in [
+            ("old", now - timedelta(days=3), None),
+            ("old-blocked", now - timedelta(days=3), now - timedelta(days=3)),
+            ("recent", now - timedelta(hours=1), None),
+            ("still-refused", now - timedelta(days=3), now + timedelta(minutes=5)),
+        ]:
+            session.add(
+                SignInThrottle(
+                    key=key,
+                    kind=ThrottleKind.account,
+                    failures=1,
+                    last_failure_at=last,
+                    blocked_until=blocked,
+                )
+            )
+        session.commit()
+    assert run_due_jobs(engine=committed_engine, now=now)["auth.forget_old_throttles"] == 2
+    with Session(committed_engine) as session:
+        kept = sorted(session.exec(select(SignInThrottle.key)).all())
+    assert kept == ["recent", "still-refused"]
