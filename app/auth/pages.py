@@ -7,7 +7,6 @@ from fastapi import Form, Request
 from fastapi.responses import RedirectResponse
 
 from app.auth import service
-from app.auth.csrf import rotate_csrf_cookie
 from app.auth.dependencies import (
     SESSION_COOKIE,
     MaybeSignedIn,
@@ -15,6 +14,7 @@ from app.auth.dependencies import (
     SignedInSession,
     request_actor,
 )
+from app.core.csrf import rotate_csrf_cookie
 from app.core.db import DbSession
 from app.core.errors import DomainError, InvalidInput
 from app.core.routing import page_router, safe_next, see_other

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.auth.csrf import verify_csrf
+from app.core.csrf import verify_csrf
 from app.core.templating import is_htmx
 
 

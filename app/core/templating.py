@@ -11,6 +11,7 @@ from sqlalchemy import inspect
 from sqlmodel import Session
 
 from app.core.config import resource_dir
+from app.core.csrf import csrf_token_for, set_csrf_cookie
 from app.core.db import READING
 
 templates = Jinja2Blocks(directory=str(resource_dir("templates")))
@@ -59,8 +60,6 @@ def render(
     headers: dict | None = None,
 ) -> HTMLResponse:
     """Render `template`; an htmx request gets only `block` (or several, joined) when named."""
-    from app.auth.csrf import csrf_token_for, set_csrf_cookie
-
     signed_in = getattr(request.state, "signed_in", None)
     if signed_in:
         _loaded(request, signed_in.user, signed_in.browser)

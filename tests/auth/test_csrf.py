@@ -2,8 +2,8 @@
 
 from sqlmodel import select
 
-from app.auth.csrf import CSRF_COOKIE
 from app.auth.models import Role, User, UserSession
+from app.core.csrf import CSRF_COOKIE
 from tests.factories import PASSWORD, make_user, page_csrf, sign_in
 
 
