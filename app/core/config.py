@@ -1,6 +1,8 @@
 """Typed settings, read from HAVEN_* environment variables and `.env`."""
 
+import ipaddress
 import math
+import re
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +17,7 @@ MIN_SECRET_LENGTH = 32
 MIN_SECRET_DISTINCT = 8
 MIN_SECRET_BITS = 80  # estimated from how often each character appears
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def resource_dir(name: str) -> Path:
@@ -45,6 +48,31 @@ def secret_key_problem(key: str) -> str | None:
     if entropy < MIN_SECRET_BITS:
         return f"does not look random (an estimated {entropy:.0f} bits of entropy)"
     return None
+
+
+def parse_allow_cidrs(value: str) -> list[IPNetwork]:
+    """Read "10.0.0.0/8, 192.168.1.0/24" (commas and/or spaces) into networks; "" is none.
+
+    A bare address means just that address. Raises ValueError with a message for the
+    administrator (without the setting's name, which the settings loader adds)."""
+    networks: list[IPNetwork] = []
+    for part in re.split(r"[\s,]+", value.strip()):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=True))
+        except ValueError:
+            try:
+                loose = ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f'"{part}" is not an IP address range; write ranges such as 10.0.0.0/8 or '
+                    "192.168.1.0/24, separated by commas"
+                ) from None
+            raise ValueError(
+                f'"{part}" is not the start of its range; did you mean {loose}?'
+            ) from None
+    return networks
 
 
 class SettingsError(RuntimeError):
@@ -99,8 +127,6 @@ class Settings(BaseSettings):
     @field_validator("webhook_allow_cidrs")
     @classmethod
     def _check_cidrs(cls, value: str) -> str:
-        from app.core.http import parse_allow_cidrs  # imported late: keeps settings light
-
         try:
             parse_allow_cidrs(value)
         except ValueError as exc:

@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterable, Sequence
 import httpcore
 import httpx
 
+from app.core.config import IPNetwork
 from app.core.errors import InvalidInput
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # socket.getaddrinfo, or a stand-in with its signature and answers (tuples whose [4][0] is the IP).
 Resolver = Callable[..., Sequence[tuple]]
 
@@ -43,34 +43,6 @@ class UnsafeDestination(InvalidInput):
     """An outbound address Haven refuses to send to; `detail` says why, for an administrator."""
 
     title = "Address not allowed"
-
-
-# --- the allow-list -------------------------------------------------------------------------
-
-
-def parse_allow_cidrs(value: str) -> list[IPNetwork]:
-    """Read "10.0.0.0/8, 192.168.1.0/24" (commas and/or spaces) into networks; "" is none.
-
-    A bare address means just that address. Raises ValueError with a message for the
-    administrator (without the setting's name, which the settings loader adds)."""
-    networks: list[IPNetwork] = []
-    for part in re.split(r"[\s,]+", value.strip()):
-        if not part:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(part, strict=True))
-        except ValueError:
-            try:
-                loose = ipaddress.ip_network(part, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f'"{part}" is not an IP address range; write ranges such as 10.0.0.0/8 or '
-                    "192.168.1.0/24, separated by commas"
-                ) from None
-            raise ValueError(
-                f'"{part}" is not the start of its range; did you mean {loose}?'
-            ) from None
-    return networks
 
 
 # --- which addresses are public -------------------------------------------------------------

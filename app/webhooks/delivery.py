@@ -12,8 +12,9 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from app.core.config import parse_allow_cidrs
 from app.core.errors import database_error_reason, is_database_busy, is_database_unavailable
-from app.core.http import parse_allow_cidrs, safe_client
+from app.core.http import safe_client
 from app.core.types import utcnow
 from app.webhooks import email, service
 from app.webhooks.models import EndpointFormat

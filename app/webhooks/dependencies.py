@@ -1,6 +1,7 @@
 """The destination check endpoints must pass when they are saved."""
 
-from app.core.http import check_url, parse_allow_cidrs
+from app.core.config import parse_allow_cidrs
+from app.core.http import check_url
 
 
 def destination_check(settings):

@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from app.core import http as outbound
+from app.core.config import parse_allow_cidrs
 from app.core.errors import InvalidInput
-from app.core.http import UnsafeDestination, check_url, parse_allow_cidrs, safe_client
+from app.core.http import UnsafeDestination, check_url, safe_client
 
 PUBLIC_V4 = "93.184.216.34"
 PUBLIC_V6 = "2606:2800:220:1:248:1893:25c8:1946"
