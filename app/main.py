@@ -19,7 +19,7 @@ from app.core.api_docs import router as api_docs_router
 from app.core.body_limit import BodySizeLimitMiddleware
 from app.core.config import Settings, get_settings, resource_dir
 from app.core.db import make_engine
-from app.core.errors import install_error_handlers
+from app.core.error_handlers import install_error_handlers
 from app.core.health import router as health_router
 from app.core.middleware import AccessLogMiddleware, SecurityHeadersMiddleware
 from app.core.migrations import head_revision

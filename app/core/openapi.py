@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.core.errors import PROBLEM_JSON
+from app.core.error_handlers import PROBLEM_JSON
 
 API_PREFIX = "/api/v1/"
 PROBLEM_REF = "#/components/schemas/Problem"
