@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
-from app.auth.models import ApiToken
 from app.core.errors import Conflict
 from app.core.types import UTCDateTime, utcnow
 
@@ -46,15 +45,13 @@ def _fingerprint(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def replay(
-    *, session: Session, token: ApiToken, key: str | None, body: dict
-) -> JSONResponse | None:
+def replay(*, session: Session, token_id: int, key: str | None, body: dict) -> JSONResponse | None:
     """The first answer to this key, or None when the key is new (or absent)."""
     if not key:
         return None
     earlier = session.exec(
         select(IdempotentRequest).where(
-            IdempotentRequest.token_id == token.id, IdempotentRequest.key == key
+            IdempotentRequest.token_id == token_id, IdempotentRequest.key == key
         )
     ).first()
     if earlier is None:
@@ -70,14 +67,14 @@ def replay(
 
 
 def remember(
-    *, session: Session, token: ApiToken, key: str | None, body: dict, status: int, response: dict
+    *, session: Session, token_id: int, key: str | None, body: dict, status: int, response: dict
 ) -> None:
     """Store the answer in the same transaction as the work it reports."""
     if not key:
         return
     session.add(
         IdempotentRequest(
-            token_id=token.id,
+            token_id=token_id,
             key=key,
             fingerprint=_fingerprint(body),
             status=status,

@@ -123,7 +123,7 @@ def create_incident(
     idempotency_key: idempotency.IdempotencyKey = None,
 ) -> JSONResponse:
     replay = idempotency.replay(
-        session=session, token=token, key=idempotency_key, body=body.model_dump(mode="json")
+        session=session, token_id=token.id, key=idempotency_key, body=body.model_dump(mode="json")
     )
     if replay is not None:
         return replay
@@ -138,7 +138,7 @@ def create_incident(
     payload = _public(session, incident).model_dump(mode="json")
     idempotency.remember(
         session=session,
-        token=token,
+        token_id=token.id,
         key=idempotency_key,
         body=body.model_dump(mode="json"),
         status=201,

@@ -194,9 +194,13 @@ def test_the_same_key_at_the_same_moment_is_a_conflict_not_a_duplicate(db):
 
     _, token = make_token(db, Scope.incidents_write)
     body = {"title": "x"}
-    idempotency.remember(session=db, token=token, key="k-1", body=body, status=201, response={})
+    idempotency.remember(
+        session=db, token_id=token.id, key="k-1", body=body, status=201, response={}
+    )
     with pytest.raises(Conflict, match="already being handled"):
-        idempotency.remember(session=db, token=token, key="k-1", body=body, status=201, response={})
+        idempotency.remember(
+            session=db, token_id=token.id, key="k-1", body=body, status=201, response={}
+        )
 
 
 def test_null_for_a_field_that_cannot_be_empty_is_refused_not_a_crash(client, db):
