@@ -155,7 +155,7 @@ def create_token(
 @cli.command("seed-demo")
 def seed_demo() -> None:
     """Create a demo school with an account for each role (development only)."""
-    from app.core.demo import seed_demo_school
+    from app.demo import seed_demo_school
 
     settings = _ready()
     if not settings.dev:
@@ -235,7 +235,7 @@ def backup(
 ) -> None:
     """Write a consistent copy of the database and evidence files, checking every evidence
     file's SHA-256; exit 1, having copied everything, if any is damaged or missing."""
-    from app.core.backup import BackupError, write_backup
+    from app.backup import BackupError, write_backup
 
     settings = _ready()
     engine = make_engine(settings.database_url)
@@ -268,7 +268,7 @@ def restore(
     source: Annotated[Path, typer.Option("--from", help="A folder written by `haven backup`")],
 ) -> None:
     """Load a backup into a new, empty database (it creates the schema itself)."""
-    from app.core.backup import BackupError, restore_backup
+    from app.backup import BackupError, restore_backup
 
     settings = _ready()
     engine = make_engine(settings.database_url)

@@ -6,7 +6,7 @@ from sqlmodel import Session, func, select
 
 from app.audit.service import SYSTEM
 from app.auth.models import User
-from app.core.backup import _tables
+from app.backup import _tables
 from app.core.types import utcnow
 from app.incidents import service
 from app.incidents.models import Incident, IncidentStatus, IncidentStatusChange, IncidentUpdate

@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from app.audit.service import Actor
 from app.auth.models import Role
-from app.core.backup import restore_backup, write_backup
+from app.backup import restore_backup, write_backup
 from app.core.migrations import upgrade_to_head
 from app.retention import service
 from app.retention.models import RecordKind, RecordType
