@@ -1,10 +1,14 @@
-"""Building blocks for tests: schools, users, tokens, and signing in as a person would."""
+"""Building blocks for tests: schools, users, tokens, incidents, policies, webhook endpoints,
+pictures, and signing in as a person would."""
 
+import io
 import re
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 
 import pyotp
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlmodel import Session, select
 
 from app.audit.service import SYSTEM
@@ -13,11 +17,17 @@ from app.auth.models import ApiToken, ApiTokenCreate, Role, School, Scope, User,
 from app.checklists import service as checklists_service
 from app.checklists.models import ChecklistRun, ChecklistTemplate
 from app.core.config import Settings
+from app.core.db import make_engine
 from app.core.types import utcnow
 from app.incidents import flows as incident_flows
 from app.incidents.models import Incident, IncidentCreate
 from app.install import ensure_school
 from app.people.models import Person, PersonKind
+from app.policies import flows as policy_flows
+from app.policies import service as policies_service
+from app.policies.models import Policy, PolicyCreate, PolicyVersion, VersionCreate
+from app.webhooks import signing
+from app.webhooks.models import EndpointFormat, WebhookEndpoint
 from tests.conftest import TEST_SECRET
 
 PASSWORD = "correct-horse-battery-staple"
@@ -55,6 +65,15 @@ def make_user(
     return user
 
 
+def users_in(url: str) -> list[User]:
+    """Every account in the database at `url`, read through an engine of its own."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        users = session.exec(select(User)).all()
+    engine.dispose()
+    return users
+
+
 def make_person(
     db: Session, kind: PersonKind = PersonKind.pupil, forename="Ada", surname="Example", **extra
 ) -> Person:
@@ -81,6 +100,17 @@ def make_token(db: Session, *scopes: Scope, name: str = "MIS") -> tuple[str, Api
     )
     db.commit()
     return raw, token
+
+
+def bearer(raw: str) -> dict[str, str]:
+    """The header an API client sends with its token."""
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def api_headers(db: Session, *scopes: Scope) -> dict[str, str]:
+    """Headers of an API client holding a new token with these scopes."""
+    raw, _ = make_token(db, *scopes)
+    return bearer(raw)
 
 
 def totp_code(user: User, steps_ahead: int = 0) -> str:
@@ -113,6 +143,13 @@ def sign_in(client: TestClient, user: User, password: str = PASSWORD) -> TestCli
         )
         assert response.status_code == 303, response.text
     return client
+
+
+def signed_in_as(client: TestClient, db: Session, role: Role) -> User:
+    """A new user of the role, signed in on the client."""
+    user = make_user(db, role=role)
+    sign_in(client, user)
+    return user
 
 
 def shipped_template(db: Session, key: str = "staff-conduct") -> ChecklistTemplate:
@@ -168,3 +205,74 @@ def make_incident(db: Session, reporter: User | None = None, **overrides) -> Inc
     )
     db.commit()
     return incident
+
+
+def make_policy(
+    db: Session, *, title="Social media", kind="social_media", audience="staff", **fields
+) -> Policy:
+    school = make_school(db)
+    return policies_service.create_policy(
+        session=db,
+        school_id=school.id,
+        actor=SYSTEM,
+        data=PolicyCreate(title=title, kind=kind, audience=audience, **fields),
+    )
+
+
+def make_version(
+    db: Session, policy: Policy, body="# Policy\n\nBe kind online.", review_in=365
+) -> PolicyVersion:
+    """A draft version of the policy, in effect from today."""
+    today = date.today()
+    return policies_service.add_version(
+        session=db,
+        policy=policy,
+        actor=SYSTEM,
+        data=VersionCreate(
+            body=body, effective_from=today, review_due=today + timedelta(days=review_in)
+        ),
+    )
+
+
+def publish_policy(
+    db: Session, policy: Policy | None = None, approver: User | None = None, **version
+) -> tuple[Policy, PolicyVersion]:
+    """A new version of the policy (by default a new staff policy), approved and published."""
+    policy = policy or make_policy(db)
+    draft = make_version(db, policy, **version)
+    policies_service.approve(
+        session=db,
+        policy=policy,
+        version=draft,
+        approver=approver or make_user(db, role=Role.slt),
+        actor=SYSTEM,
+    )
+    policy_flows.publish(session=db, policy=policy, version=draft, actor=SYSTEM)
+    db.commit()
+    return policy, draft
+
+
+def make_endpoint(
+    db: Session,
+    url: str = "https://hooks.example.org/haven",
+    fmt: EndpointFormat = EndpointFormat.standard,
+    events: Iterable[str] = ("incident.escalated",),
+) -> WebhookEndpoint:
+    """A webhook endpoint of the school, committed."""
+    endpoint = WebhookEndpoint(
+        school_id=make_school(db).id,
+        url=url,
+        format=fmt,
+        events=list(events),
+        secret=signing.new_secret(),
+    )
+    db.add(endpoint)
+    db.commit()
+    return endpoint
+
+
+def png(size: tuple[int, int] = (40, 30), colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    """A small picture of one colour, as a screenshot would be uploaded."""
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, format="PNG")
+    return out.getvalue()

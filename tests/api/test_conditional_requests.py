@@ -4,12 +4,7 @@ from sqlmodel import func, select
 
 from app.auth.models import Scope
 from app.incidents.models import TimelineEntry
-from tests.factories import give_checklist, make_incident, make_token, make_user
-
-
-def _headers(db, *scopes):
-    raw, _ = make_token(db, *scopes)
-    return {"Authorization": f"Bearer {raw}"}
+from tests.factories import api_headers, give_checklist, make_incident, make_user
 
 
 def _entries(db, incident_id: int) -> int:
@@ -21,7 +16,7 @@ def _entries(db, incident_id: int) -> int:
 
 
 def test_an_unchanged_incident_is_answered_304_and_a_changed_one_in_full(client, db):
-    headers = _headers(db, Scope.incidents_read, Scope.incidents_write)
+    headers = api_headers(db, Scope.incidents_read, Scope.incidents_write)
     incident = make_incident(db)
     url = f"/api/v1/incidents/{incident.id}"
     first = client.get(url, headers=headers)
@@ -41,7 +36,7 @@ def test_an_unchanged_incident_is_answered_304_and_a_changed_one_in_full(client,
 
 
 def test_a_patch_with_a_stale_if_match_is_refused_and_writes_nothing(client, db):
-    headers = _headers(db, Scope.incidents_read, Scope.incidents_write)
+    headers = api_headers(db, Scope.incidents_read, Scope.incidents_write)
     incident = make_incident(db)
     url = f"/api/v1/incidents/{incident.id}"
     etag = client.get(url, headers=headers).headers["etag"]
@@ -69,7 +64,7 @@ def test_a_patch_with_a_stale_if_match_is_refused_and_writes_nothing(client, db)
 
 
 def test_checklist_runs_and_people_have_etags_too(client, db):
-    headers = _headers(db, Scope.checklists_read, Scope.people_write, Scope.people_read)
+    headers = api_headers(db, Scope.checklists_read, Scope.people_write, Scope.people_read)
     run = give_checklist(db, make_user(db))
     url = f"/api/v1/checklist-runs/{run.id}"
     first = client.get(url, headers=headers)

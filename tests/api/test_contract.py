@@ -22,7 +22,7 @@ from schemathesis import checks
 from app.auth.models import Role, Scope
 from app.core import http
 from app.core.openapi import REFUSALS
-from tests.factories import make_token, make_user
+from tests.factories import api_headers, make_user
 
 CHECKS = [
     checks.not_a_server_error,
@@ -56,8 +56,7 @@ def settings(settings):
 @pytest.fixture
 def bearer(db) -> dict[str, str]:
     make_user(db, role=Role.staff)  # someone to give checklists to
-    raw, _ = make_token(db, *Scope)
-    return {"Authorization": f"Bearer {raw}"}
+    return api_headers(db, *Scope)
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import re
 
 from app.auth.models import Scope
 from app.core.openapi import REFUSALS
-from tests.factories import make_incident, make_token
+from tests.factories import bearer, make_incident, make_token
 
 
 def _document(client) -> dict:
@@ -15,7 +15,7 @@ def test_any_cursor_of_the_published_form_is_a_position_and_others_are_refused(c
     for n in range(3):
         make_incident(db, title=f"Concern {n}")
     raw, _ = make_token(db, Scope.incidents_read)
-    headers = {"Authorization": f"Bearer {raw}"}
+    headers = bearer(raw)
     (cursor,) = [
         p
         for p in _document(client)["paths"]["/api/v1/incidents"]["get"]["parameters"]

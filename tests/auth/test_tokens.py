@@ -8,7 +8,7 @@ from sqlmodel import select
 from app.auth.models import ApiToken, Role, Scope
 from app.core.security import sha256_hex
 from app.core.types import utcnow
-from tests.factories import make_token, make_user, page_csrf, sign_in
+from tests.factories import bearer, make_token, make_user, page_csrf, sign_in
 
 
 def _make_on_page(client, **data):
@@ -46,7 +46,7 @@ def test_token_needs_a_name_and_a_scope(client, db):
 
 def test_a_token_reads_what_its_scope_allows(client, db):
     raw, token = make_token(db, Scope.people_read)
-    response = client.get("/api/v1/people", headers={"Authorization": f"Bearer {raw}"})
+    response = client.get("/api/v1/people", headers=bearer(raw))
     assert response.status_code == 200
     db.refresh(token)
     assert token.last_used_at is not None
@@ -54,7 +54,7 @@ def test_a_token_reads_what_its_scope_allows(client, db):
 
 def test_a_token_without_the_scope_is_forbidden(client, db):
     raw, _ = make_token(db, Scope.incidents_read)
-    response = client.get("/api/v1/people", headers={"Authorization": f"Bearer {raw}"})
+    response = client.get("/api/v1/people", headers=bearer(raw))
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
     assert "people:read" in response.json()["detail"]
@@ -80,9 +80,7 @@ def test_revoked_token_stops_working(client, db):
         f"/admin/tokens/{token.id}/revoke", data={"csrf_token": page_csrf(client, "/admin/tokens")}
     )
     assert response.status_code == 303
-    assert (
-        client.get("/api/v1/people", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
-    )
+    assert client.get("/api/v1/people", headers=bearer(raw)).status_code == 401
 
 
 def test_expired_token_stops_working(client, db):
@@ -90,9 +88,7 @@ def test_expired_token_stops_working(client, db):
     token.expires_at = utcnow() - timedelta(minutes=1)
     db.add(token)
     db.commit()
-    assert (
-        client.get("/api/v1/people", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
-    )
+    assert client.get("/api/v1/people", headers=bearer(raw)).status_code == 401
 
 
 def test_session_cookie_does_not_open_the_api(client, db):

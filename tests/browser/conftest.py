@@ -2,10 +2,9 @@
 
 import os
 import re
-import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -20,7 +19,8 @@ from app.core.migrations import upgrade_to_head
 from app.main import create_app
 from tests.browser.seed import Seeded, seed_school
 from tests.conftest import TEST_SECRET
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, totp_code
+from tests.processes import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 # Flags for a machine with no outside network: no background calls home, no sandbox as root.
@@ -60,6 +60,24 @@ def sign_in_by_keyboard(page: Page, url: str, user) -> None:
     page.keyboard.press("Enter")
 
 
+def browser_sign_in(page: Page, url: str, user, look: Callable[[str], None] | None = None) -> None:
+    """Email and password filled in on the sign-in page, then the code when the role needs one.
+    `look`, when given, is called with "login" and "second-factor" as each page is shown."""
+    page.goto(url + "/login")
+    if look:
+        look("login")
+    page.get_by_label("Email address").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    if user.role.needs_second_factor:
+        expect(page.get_by_label("Code")).to_be_visible()
+        if look:
+            look("second-factor")
+        page.get_by_label("Code").fill(totp_code(user))
+        page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name=f"Hello, {user.display_name}")).to_be_visible()
+
+
 def pytest_collection_modifyitems(config, items):
     if os.path.exists(CHROMIUM):
         return
@@ -69,12 +87,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -100,7 +112,7 @@ def haven_settings(database_url: str, evidence_dir) -> Settings:
 @contextmanager
 def serve_haven(settings: Settings, engine) -> Iterator[LiveHaven]:
     """Haven served by uvicorn on a free port of 127.0.0.1, in a thread of this process."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning"

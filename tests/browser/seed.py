@@ -5,13 +5,11 @@ services, and through the pages and the API as a person or the MIS would), so th
 factor code is used twice.
 """
 
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
-from PIL import Image
 from sqlmodel import Session, select
 
 from app.audit.service import SYSTEM
@@ -27,7 +25,15 @@ from app.policies.library import MOBILE_PHONES, SOCIAL_MEDIA
 from app.policies.models import PolicyCreate, VersionCreate
 from app.webhooks import service as webhooks_service
 from app.webhooks.models import EndpointIn, MessageStatus, OutboxMessage
-from tests.factories import give_checklist, make_incident, make_token, make_user, sign_in
+from tests.factories import (
+    bearer,
+    give_checklist,
+    make_incident,
+    make_token,
+    make_user,
+    png,
+    sign_in,
+)
 
 ROLES = [Role.staff, Role.dsl, Role.deputy_dsl, Role.slt, Role.admin]
 TODAY = date.today()
@@ -87,12 +93,6 @@ class Seeded:
         if role is Role.staff:
             pages += [("finished-checklist", f"/checklists/runs/{self.extra['finished_run']}")]
         return pages
-
-
-def _png() -> bytes:
-    picture = io.BytesIO()
-    Image.new("RGB", (160, 90), (30, 90, 160)).save(picture, format="PNG")
-    return picture.getvalue()
 
 
 def _form_client(app, user: User) -> TestClient:
@@ -260,9 +260,7 @@ def seed_school(settings, engine) -> Seeded:
             {"external_id": "S2", "kind": "staff", "forename": "Supply", "surname": "Teacher"},
             {"external_id": "C1", "kind": "parent_carer", "forename": "Farah", "surname": "Rahman"},
         ]  # fmt: skip
-        answer = mis.put(
-            "/api/v1/people", json={"people": people}, headers={"Authorization": f"Bearer {raw}"}
-        )
+        answer = mis.put("/api/v1/people", json={"people": people}, headers=bearer(raw))
         assert answer.status_code == 200, answer.text
 
     staff = _form_client(app, maker[Role.staff])
@@ -282,7 +280,7 @@ def seed_school(settings, engine) -> Seeded:
             "captured_at": when,
             "evidence_note": "Screenshot taken from a pupil's phone at break.",
         },
-        files=[("screenshots", ("tiktok.png", _png(), "image/png"))],
+        files=[("screenshots", ("tiktok.png", png((160, 90), (30, 90, 160)), "image/png"))],
     )
     assert answer.status_code == 303, answer.text
     staff.close()

@@ -24,10 +24,10 @@ from playwright.sync_api import Error as PlaywrightError
 
 from app.auth.models import Role
 from app.main import create_app
-from tests.auth.test_route_access import ACCESS, EVERYONE, SIGNED_IN
-from tests.browser.conftest import haven_settings, wait_until_settled
+from tests.auth.access import ACCESS, EVERYONE, SIGNED_IN
+from tests.browser.conftest import browser_sign_in, haven_settings, wait_until_settled
 from tests.browser.seed import ROLES, Seeded
-from tests.factories import PASSWORD, make_user, totp_code
+from tests.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +66,11 @@ def contexts(browser, school) -> Iterator:
             made[role] = browser.new_context(viewport=WIDE, bypass_csp=True)
             if isinstance(role, Role):
                 page = made[role].new_page()
-                sign_in(page, url, seeded.users[role], report, role.value)
+
+                def look(step: str) -> None:
+                    report.check(page, role.value, step, screenshots=step != "login")
+
+                browser_sign_in(page, url, seeded.users[role], look if report else None)
                 page.close()
         return made[role]
 
@@ -144,22 +148,6 @@ def axe(page: Page, rules: list[str] | None = None) -> list[dict]:
     if rules:
         options["runOnly"] = {"type": "rule", "values": rules}
     return page.evaluate("async (o) => (await axe.run(document, o)).violations", options)
-
-
-def sign_in(page: Page, url: str, user, report: Report | None = None, role: str = "") -> None:
-    page.goto(url + "/login")
-    if report:
-        report.check(page, role, "login", screenshots=False)
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    if user.role.needs_second_factor:
-        expect(page.get_by_label("Code")).to_be_visible()
-        if report:
-            report.check(page, role, "second-factor")
-        page.get_by_label("Code").fill(totp_code(user))
-        page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", name=f"Hello, {user.display_name}")).to_be_visible()
 
 
 # The pages ------------------------------------------------------------------------------------

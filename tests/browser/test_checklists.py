@@ -7,8 +7,8 @@ from playwright.sync_api import Page, expect
 
 from app.auth.models import Role
 from app.checklists import service
-from tests.browser.conftest import sign_in_by_keyboard
-from tests.factories import PASSWORD, give_checklist, make_user, totp_code
+from tests.browser.conftest import browser_sign_in, sign_in_by_keyboard
+from tests.factories import give_checklist, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -58,13 +58,7 @@ def test_staff_completes_the_conduct_checklist_by_keyboard_and_the_dsl_sees_it(
 
     context = browser.new_context()
     leader = context.new_page()
-    leader.goto(live_haven.url + "/login")
-    leader.get_by_label("Email address").fill(dsl.email)
-    leader.get_by_label("Password").fill(PASSWORD)
-    leader.get_by_role("button", name="Sign in").click()
-    leader.get_by_label("Code").fill(totp_code(dsl))
-    leader.get_by_role("button", name="Continue").click()
-    expect(leader.get_by_role("heading", name=f"Hello, {dsl.display_name}")).to_be_visible()
+    browser_sign_in(leader, live_haven.url, dsl)
     leader.goto(live_haven.url + "/checklists/oversight")
     row = leader.get_by_role("row", name=re.compile("My conduct on social media"))
     expect(row.first).to_contain_text("100%")

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.auth.models import Role
-from tests.browser.test_incidents import _sign_in
+from tests.browser.conftest import browser_sign_in
 from tests.dashboard.data import seed
 from tests.factories import make_user
 
@@ -17,7 +17,7 @@ def test_the_dashboard_draws_its_charts_within_the_csp(live_haven, page):
     with live_haven.session() as session:
         seeded = seed(session)
         leader = make_user(session, role=Role.slt)
-    _sign_in(page, live_haven.url, leader)
+    browser_sign_in(page, live_haven.url, leader)
     page.get_by_role("link", name="Dashboard").click()
     expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
 

@@ -1,30 +1,18 @@
 """A member of staff reports a concern with a screenshot; the DSL works it and exports it."""
 
-import io
 import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from PIL import Image
 from playwright.sync_api import expect
 
 from app.auth.models import Role
 from app.core.types import utcnow
-from tests.factories import PASSWORD, make_user, totp_code
+from tests.browser.conftest import browser_sign_in
+from tests.factories import make_user, png
 
 pytestmark = pytest.mark.browser
-
-
-def _sign_in(page, url, user):
-    page.goto(url + "/login")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    if user.role.needs_second_factor:
-        page.get_by_label("Code").fill(totp_code(user))
-        page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", name=f"Hello, {user.display_name}")).to_be_visible()
 
 
 def test_report_then_triage_then_export(live_haven, page, browser, tmp_path):
@@ -32,12 +20,10 @@ def test_report_then_triage_then_export(live_haven, page, browser, tmp_path):
         staff = make_user(session, role=Role.staff)
         dsl = make_user(session, role=Role.dsl)
     screenshot = tmp_path / "tiktok.png"
-    picture = io.BytesIO()
-    Image.new("RGB", (120, 80), (10, 120, 200)).save(picture, format="PNG")
-    screenshot.write_bytes(picture.getvalue())
+    screenshot.write_bytes(png((120, 80), (10, 120, 200)))
     when = (utcnow() - timedelta(hours=5)).astimezone(ZoneInfo("Europe/London"))
 
-    _sign_in(page, live_haven.url, staff)
+    browser_sign_in(page, live_haven.url, staff)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Report a concern").click()
     page.get_by_label("In a sentence, what happened?").fill("TikTok video mocking Mrs Example")
     page.get_by_label("What did you see, and where?").fill("Posted by a Year 9 account last night.")
@@ -55,7 +41,7 @@ def test_report_then_triage_then_export(live_haven, page, browser, tmp_path):
 
     context = browser.new_context()
     lead = context.new_page()
-    _sign_in(lead, live_haven.url, dsl)
+    browser_sign_in(lead, live_haven.url, dsl)
     lead.get_by_role("link", name="Open the incident queue").click()
     lead.get_by_label("Platform").select_option("tiktok")
     expect(lead).to_have_url(re.compile(r"platform=tiktok"))

@@ -6,24 +6,17 @@ import pytest
 from playwright.sync_api import expect
 
 from app.auth.models import Role
-from tests.factories import PASSWORD, make_user
+from tests.browser.conftest import browser_sign_in
+from tests.factories import make_user
 
 pytestmark = pytest.mark.browser
-
-
-def _sign_in(page, url, user):
-    page.goto(url + "/login")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=f"Hello, {user.display_name}")).to_be_visible()
 
 
 def test_create_publish_acknowledge(live_haven, page, browser):
     with live_haven.session() as session:
         head = make_user(session, role=Role.slt)
         staff = make_user(session, role=Role.staff)
-    _sign_in(page, live_haven.url, head)
+    browser_sign_in(page, live_haven.url, head)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Policies").click()
     page.get_by_role("link", name="New policy from a template").click()
     page.get_by_label(re.compile("Social media")).check()
@@ -37,7 +30,7 @@ def test_create_publish_acknowledge(live_haven, page, browser):
 
     context = browser.new_context()
     reader = context.new_page()
-    _sign_in(reader, live_haven.url, staff)
+    browser_sign_in(reader, live_haven.url, staff)
     reader.get_by_role("link", name=re.compile("social media", re.I)).first.click()
     reader.get_by_role("button", name=re.compile("I have read and understood")).click()
     expect(reader.get_by_text("your acknowledgement of this version is recorded")).to_be_visible()

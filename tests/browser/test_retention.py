@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.auth.models import Role
-from tests.browser.test_incidents import _sign_in
+from tests.browser.conftest import browser_sign_in
 from tests.factories import make_person, make_user
 from tests.retention.records import closed_incident
 
@@ -22,7 +22,7 @@ def test_review_hold_and_delete(live_haven, page):
         gone = closed_incident(
             session, offender_type="pupil", people=[{"person_id": pupil.id, "role": "subject"}]
         )
-    _sign_in(page, live_haven.url, dsl)
+    browser_sign_in(page, live_haven.url, dsl)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Patterns").click()
     expect(page.get_by_role("rowheader", name="Robin Example")).to_be_visible()
     page.screenshot(path="/tmp/ret_shots/patterns.png", full_page=True)

@@ -6,7 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from app.auth.models import Role
-from tests.factories import PASSWORD, make_user, totp_code
+from tests.browser.conftest import browser_sign_in
+from tests.factories import make_user
 
 pytestmark = pytest.mark.browser
 
@@ -19,16 +20,6 @@ ROSTER = (
 )
 
 
-def _sign_in(page, url, user):
-    page.goto(url + "/login")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("Code").fill(totp_code(user))
-    page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", name=f"Hello, {user.display_name}")).to_be_visible()
-
-
 def test_upload_preview_apply_then_see_the_roster(live_haven, page, tmp_path):
     with live_haven.session() as session:
         admin = make_user(session, role=Role.admin)
@@ -38,7 +29,7 @@ def test_upload_preview_apply_then_see_the_roster(live_haven, page, tmp_path):
     good = tmp_path / "roster.csv"
     good.write_text(ROSTER, encoding="utf-8")
 
-    _sign_in(page, live_haven.url, admin)
+    browser_sign_in(page, live_haven.url, admin)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Roster").click()
     expect(page.get_by_role("heading", name="The roster is empty")).to_be_visible()
     page.get_by_role("link", name="import the roster").click()

@@ -7,16 +7,11 @@ from sqlmodel import select
 from app.auth.models import Scope
 from app.checklists.models import ChecklistRun, ItemCompletion
 from app.core.types import utcnow
-from tests.factories import make_token, make_user, shipped_template
-
-
-def _headers(db, *scopes):
-    raw, _ = make_token(db, *scopes)
-    return {"Authorization": f"Bearer {raw}"}
+from tests.factories import api_headers, make_user, shipped_template
 
 
 def test_list_templates_with_items(client, db):
-    response = client.get("/api/v1/checklists", headers=_headers(db, Scope.checklists_read))
+    response = client.get("/api/v1/checklists", headers=api_headers(db, Scope.checklists_read))
     assert response.status_code == 200
     body = response.json()
     conduct = next(t for t in body["data"] if t["key"] == "staff-conduct")
@@ -26,7 +21,7 @@ def test_list_templates_with_items(client, db):
 
 def test_create_then_read_then_tick(client, db):
     users = [make_user(db), make_user(db)]
-    write = _headers(db, Scope.checklists_write, Scope.checklists_read)
+    write = api_headers(db, Scope.checklists_write, Scope.checklists_read)
     conduct = shipped_template(db)
     due = (utcnow() + timedelta(days=7)).isoformat()
     created = client.post(
@@ -58,7 +53,7 @@ def test_create_then_read_then_tick(client, db):
 def test_runs_page_through_with_updated_since(client, db):
     for _ in range(5):
         make_user(db)
-    headers = _headers(db, Scope.checklists_write, Scope.checklists_read)
+    headers = api_headers(db, Scope.checklists_write, Scope.checklists_read)
     client.post(
         "/api/v1/checklist-runs",
         json={"template_id": shipped_template(db).id, "roles": ["staff"]},
@@ -80,7 +75,7 @@ def test_runs_page_through_with_updated_since(client, db):
 
 def test_bad_input_is_a_problem_and_writes_nothing(client, db):
     make_user(db)
-    headers = _headers(db, Scope.checklists_write, Scope.checklists_read)
+    headers = api_headers(db, Scope.checklists_write, Scope.checklists_read)
     conduct = shipped_template(db)
     past = (utcnow() - timedelta(days=1)).isoformat()
     bad = [
@@ -124,7 +119,7 @@ def test_bad_input_is_a_problem_and_writes_nothing(client, db):
 
 
 def test_reading_needs_read_and_writing_needs_write(client, db):
-    read_only = _headers(db, Scope.checklists_read)
+    read_only = api_headers(db, Scope.checklists_read)
     assert (
         client.post(
             "/api/v1/checklist-runs", json={"template_id": 1, "roles": ["staff"]}, headers=read_only
@@ -132,6 +127,6 @@ def test_reading_needs_read_and_writing_needs_write(client, db):
         == 403
     )
     assert (
-        client.get("/api/v1/checklist-runs", headers=_headers(db, Scope.people_read)).status_code
+        client.get("/api/v1/checklist-runs", headers=api_headers(db, Scope.people_read)).status_code
         == 403
     )

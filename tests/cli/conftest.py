@@ -1,12 +1,9 @@
 """Running the `haven` command against a fresh database of the suite's kind."""
 
 import pytest
-from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from app.auth.models import User
 from app.cli import cli
-from app.core.db import make_engine
 from tests.conftest import TEST_SECRET
 
 
@@ -30,11 +27,3 @@ def haven(monkeypatch, tmp_path, scratch_database):
     run.url = url
     run("migrate")
     return run
-
-
-def users_in(url: str) -> list[User]:
-    engine = make_engine(url)
-    with Session(engine) as session:
-        users = session.exec(select(User)).all()
-    engine.dispose()
-    return users

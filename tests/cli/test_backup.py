@@ -1,7 +1,6 @@
 """`haven backup` and `haven restore`: a consistent copy that comes back whole, or not at all."""
 
 import hashlib
-import io
 import json
 import os
 import sqlite3
@@ -13,7 +12,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from PIL import Image
 from sqlmodel import Session, SQLModel
 
 from app.audit.service import SYSTEM
@@ -33,9 +31,8 @@ from app.webhooks import delivery
 from app.webhooks import service as webhooks_service
 from app.webhooks.models import EndpointIn
 from app.webhooks.service import Outcome
-from tests.cli.conftest import users_in as _users
 from tests.conftest import TEST_SECRET, keyed_engine
-from tests.factories import give_checklist, make_token, make_user, sign_in
+from tests.factories import bearer, give_checklist, make_token, make_user, png, sign_in, users_in
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +92,7 @@ def test_backup_then_restore_into_a_new_database(seeded, tmp_path, monkeypatch, 
     monkeypatch.setenv("HAVEN_EVIDENCE_DIR", str(tmp_path / "restored-evidence"))
     result = seeded("restore", "--from", str(folder))
     assert "restored" in result.output
-    assert [u.email for u in _users(new_url)] == ["dsl@school.example"]
+    assert [u.email for u in users_in(new_url)] == ["dsl@school.example"]
     restored = tmp_path / "restored-evidence" / "ab" / "cdef.bin"
     assert restored.read_bytes() == b"\x89PNG screenshot bytes"
     events = json.loads((folder / "manifest.json").read_text())["tables"]["audit_event"]
@@ -113,7 +110,7 @@ def test_backup_then_restore_into_a_new_database(seeded, tmp_path, monkeypatch, 
         "staff",
         input="long-enough-pass\n",
     )
-    assert len(_users(new_url)) == 2
+    assert len(users_in(new_url)) == 2
 
 
 def test_everything_a_backup_writes_is_readable_by_its_owner_only(seeded, tmp_path):
@@ -199,7 +196,7 @@ def test_restore_refuses_a_damaged_evidence_file(seeded, tmp_path, monkeypatch, 
     monkeypatch.setenv("HAVEN_DATABASE_URL", scratch_database())
     result = seeded("restore", "--from", str(folder), ok=False)
     assert "damaged" in result.output
-    assert _users(seeded.url) != []  # the original is untouched
+    assert users_in(seeded.url) != []  # the original is untouched
 
 
 def test_restore_refuses_a_folder_that_is_not_a_backup(seeded, tmp_path):
@@ -218,12 +215,6 @@ FILLED_TABLES = {
     "outbox_message", "delivery_attempt", "policy", "policy_version", "policy_acknowledgement",
     "phone_exemption", "roster_import",
 }  # fmt: skip
-
-
-def _screenshot(shade: int) -> bytes:
-    picture = io.BytesIO()
-    Image.new("RGB", (64, 48), (shade, 90, 160)).save(picture, format="PNG")
-    return picture.getvalue()
 
 
 def fill_school(url: str, evidence_dir: Path) -> None:
@@ -271,7 +262,7 @@ def fill_school(url: str, evidence_dir: Path) -> None:
         )
         db.commit()
 
-    auth = {"Authorization": f"Bearer {raw}"}
+    auth = bearer(raw)
     app = create_app(settings, engine)
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         people = [
@@ -309,7 +300,7 @@ def fill_school(url: str, evidence_dir: Path) -> None:
                 f"{address}/evidence",
                 headers=auth,
                 data={"note": "Screenshot", "captured_at": utcnow().isoformat()},
-                files={"file": ("screenshot.png", _screenshot(n * 40), "image/png")},
+                files={"file": ("screenshot.png", png((64, 48), (n * 40, 90, 160)), "image/png")},
             )
             assert answer.status_code == 201, answer.text
             for entry in (

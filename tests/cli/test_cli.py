@@ -6,7 +6,7 @@ from sqlmodel import Session, select
 from app.auth.models import ApiToken
 from app.core.db import make_engine
 from app.core.security import sha256_hex, verify_password
-from tests.cli.conftest import users_in as _users
+from tests.factories import users_in
 
 
 def test_migrate_is_repeatable(haven):
@@ -25,7 +25,7 @@ def test_create_user_reads_the_password_from_standard_input(haven):
         input="a-long-admin-password\n",
     )
     assert "created admin account head@school.example" in result.output
-    (user,) = _users(haven.url)
+    (user,) = users_in(haven.url)
     assert verify_password(user.password_hash, "a-long-admin-password")
 
 
@@ -43,7 +43,7 @@ def test_create_user_refuses_a_password_argument(haven):
         ok=False,
     )
     assert result.exit_code == 2
-    assert _users(haven.url) == []
+    assert users_in(haven.url) == []
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_create_user_bad_input(haven, args, password, message):
     result = haven("create-user", *args, input=password, ok=False)
     assert result.exit_code == 2
     assert message in result.output
-    assert _users(haven.url) == []
+    assert users_in(haven.url) == []
 
 
 def test_create_user_twice_is_a_clear_conflict(haven):
@@ -95,7 +95,7 @@ def test_seed_demo_only_in_development(haven, monkeypatch):
     first = haven("seed-demo")
     assert "dsl@demo.haven.school" in first.output and "password:" in first.output
     haven("seed-demo")  # a second run adds nobody
-    assert len(_users(haven.url)) == 5
+    assert len(users_in(haven.url)) == 5
 
 
 def test_audit_verify_reports_an_intact_trail(haven):

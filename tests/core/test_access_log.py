@@ -10,9 +10,8 @@ from sqlmodel import Session
 
 from app.auth.models import Role, Scope
 from app.core.middleware import access_log
-from tests.factories import make_person, make_token, make_user, sign_in
-from tests.policies.test_policies import _policy
-from tests.resilience.conftest import HavenProcess
+from tests.factories import make_person, make_policy, make_token, make_user, sign_in
+from tests.processes import HavenProcess
 
 FORENAME, SURNAME = "Philippa", "Quarrendon"
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -23,7 +22,7 @@ def test_searches_for_a_pupil_leave_no_name_in_the_server_log(committed_engine, 
         make_person(db, forename=FORENAME, surname=SURNAME)
         dsl, admin = make_user(db, role=Role.dsl), make_user(db, role=Role.admin)
         raw_token, _ = make_token(db, Scope.incidents_read)
-        policy_id = _policy(db).id
+        policy_id = make_policy(db).id
         db.commit()
     url = committed_engine.url.render_as_string(hide_password=False)
     # Development mode only so that the session cookie travels over plain http to 127.0.0.1.

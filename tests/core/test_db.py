@@ -16,7 +16,7 @@ from app.core.migrations import upgrade_to_head
 from app.core.types import utcnow
 from app.main import create_app
 from tests.conftest import keyed_engine
-from tests.factories import make_incident, make_token
+from tests.factories import bearer, make_incident, make_token
 
 
 def test_two_writers_on_sqlite_wait_instead_of_failing(tmp_path):
@@ -124,7 +124,7 @@ def test_the_api_list_answers_on_sqlite_while_another_request_writes(tmp_path):
     writer.begin()
     writer.exec_driver_sql("UPDATE incident SET title = 'Being edited'")
     with TestClient(app, base_url="https://testserver") as client:
-        response = client.get("/api/v1/incidents", headers={"Authorization": f"Bearer {raw}"})
+        response = client.get("/api/v1/incidents", headers=bearer(raw))
     writer.rollback()
     writer.close()
     assert response.status_code == 200

@@ -1,12 +1,12 @@
 """How errors reach API clients: problem documents with the right headers."""
 
 from app.auth.models import Scope
-from tests.factories import make_token
+from tests.factories import bearer, make_token
 
 
 def test_a_wrong_method_names_every_method_the_address_answers_to(client, db):
     raw, _ = make_token(db, Scope.incidents_read)
-    response = client.delete("/api/v1/incidents/1", headers={"Authorization": f"Bearer {raw}"})
+    response = client.delete("/api/v1/incidents/1", headers=bearer(raw))
     assert response.status_code == 405
     assert response.headers["content-type"] == "application/problem+json"
     # GET and PATCH are two routes; Starlette alone named only the first one's method.
@@ -19,7 +19,7 @@ def test_a_body_that_cannot_be_read_is_a_bad_request(client, db):
     response = client.post(
         "/api/v1/policies",
         content=b"R\xe9\xff",  # not UTF-8
-        headers={"Authorization": f"Bearer {raw}", "Content-Type": "application/json"},
+        headers={**bearer(raw), "Content-Type": "application/json"},
     )
     assert response.status_code == 400
     assert response.json()["title"] == "Bad request"

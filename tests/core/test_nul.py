@@ -5,12 +5,7 @@ from sqlmodel import select
 
 from app.auth.models import Scope
 from app.policies.models import Policy, PolicyVersion
-from tests.factories import make_token
-
-
-def _headers(db, *scopes):
-    raw, _ = make_token(db, *scopes)
-    return {"Authorization": f"Bearer {raw}"}
+from tests.factories import api_headers
 
 
 def _refused(response, field):
@@ -20,7 +15,7 @@ def _refused(response, field):
 
 
 def test_nul_in_a_json_body_is_refused_and_nothing_is_written(client, db):
-    headers = _headers(db, Scope.policies_write)
+    headers = api_headers(db, Scope.policies_write)
     body = {"title": "Phones\u0000", "kind": "mobile_phone", "audience": "pupils"}
     _refused(client.post("/api/v1/policies", json=body, headers=headers), "title")
     assert db.exec(select(Policy)).all() == []
@@ -37,7 +32,7 @@ def test_nul_in_a_json_body_is_refused_and_nothing_is_written(client, db):
 
 
 def test_nul_deep_in_a_body_and_in_a_query_is_refused(client, db):
-    headers = _headers(db, Scope.incidents_read, Scope.people_write)
+    headers = api_headers(db, Scope.incidents_read, Scope.people_write)
     people = {
         "people": [{"external_id": "1", "kind": "pupil", "forename": "A\u0000", "surname": "B"}]
     }
@@ -46,6 +41,6 @@ def test_nul_deep_in_a_body_and_in_a_query_is_refused(client, db):
 
 
 def test_an_escaped_backslash_is_not_a_nul(client, db):
-    headers = _headers(db, Scope.policies_write)
+    headers = api_headers(db, Scope.policies_write)
     body = {"title": "C:\\u0000 folder", "kind": "other", "audience": "staff"}
     assert client.post("/api/v1/policies", json=body, headers=headers).status_code == 201

@@ -28,7 +28,7 @@ from app.main import create_app
 from app.policies.models import PolicyAcknowledgement
 from bench import burst
 from tests.conftest import TEST_SECRET
-from tests.factories import csrf_from, incident_data, make_token
+from tests.factories import bearer, csrf_from, incident_data, make_token
 
 WRITERS = 100
 
@@ -193,7 +193,7 @@ def test_a_database_another_process_keeps_locked_is_busy_not_unreachable(tmp_pat
             answer = client.post(
                 "/api/v1/incidents",
                 json=incident_data().model_dump(mode="json"),
-                headers={"Authorization": f"Bearer {raw}"},
+                headers=bearer(raw),
             )
     finally:
         other.execute("ROLLBACK")

@@ -14,8 +14,7 @@ from app.incidents import flows as incident_flows
 from app.incidents import service as incidents_service
 from app.incidents.models import Incident, IncidentUpdate, TimelineKind
 from app.policies import service as policies_service
-from tests.factories import give_checklist, make_incident, make_user
-from tests.policies.test_policies import _published as published_policy
+from tests.factories import give_checklist, make_incident, make_user, publish_policy
 
 ZONE = ZoneInfo("Europe/London")
 SECRET_WORDS = ("Mr Example", "Abusive video", "posted last night", "Jo Pupil")
@@ -138,7 +137,7 @@ def seed(db: Session, today: date | None = None) -> Seeded:
         db.add(run)
 
     # A published staff policy, due for review in 20 days, acknowledged by the DSL only.
-    policy, version = published_policy(db, review_in=20)
+    policy, version = publish_policy(db, review_in=20)
     policies_service.acknowledge(session=db, policy=policy, version=version, user=dsl, actor=SYSTEM)
     db.commit()
     return seeded

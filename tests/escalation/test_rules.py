@@ -12,7 +12,7 @@ from app.escalation import service
 from app.escalation.models import Escalation, EscalationRule
 from app.incidents import flows
 from app.incidents.models import IncidentStatus, IncidentUpdate, LadoHarmTest, TimelineKind
-from tests.factories import make_incident, make_token, make_user, page_csrf, sign_in
+from tests.factories import bearer, make_incident, make_token, make_user, page_csrf, sign_in
 
 
 def _fired(db, incident) -> list[str]:
@@ -216,7 +216,7 @@ def test_bad_rule_input_on_the_page_writes_nothing(client, db):
 
 def test_the_escalation_rules_api(client, db):
     raw, _ = make_token(db, Scope.incidents_read, Scope.incidents_write)
-    headers = {"Authorization": f"Bearer {raw}"}
+    headers = bearer(raw)
     listed = client.get("/api/v1/escalation-rules", headers=headers).json()
     assert {r["key"] for r in listed["data"]} >= {"lado-harm-test", "removal-refused"}
     body = {

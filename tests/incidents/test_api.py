@@ -1,20 +1,12 @@
 """The incidents API: create (idempotently), read, change, timeline, evidence, sync."""
 
-import io
-
 import pytest
-from PIL import Image
 from sqlmodel import select
 
 from app.auth.models import Scope, User
 from app.core.types import utcnow
 from app.incidents.models import Incident, TimelineEntry
-from tests.factories import make_incident, make_token
-
-
-def _headers(db, *scopes):
-    raw, _ = make_token(db, *scopes)
-    return {"Authorization": f"Bearer {raw}"}
+from tests.factories import api_headers, make_incident, make_token, png
 
 
 def _body(**overrides):
@@ -37,7 +29,7 @@ def _problem(response, status):
 
 
 def test_create_read_update_and_timeline(client, db):
-    headers = _headers(db, Scope.incidents_write, Scope.incidents_read)
+    headers = api_headers(db, Scope.incidents_write, Scope.incidents_read)
     created = client.post("/api/v1/incidents", json=_body(), headers=headers)
     assert created.status_code == 201
     incident = created.json()
@@ -71,7 +63,7 @@ def test_create_read_update_and_timeline(client, db):
 
 
 def test_a_repeated_idempotency_key_returns_the_first_result(client, db):
-    headers = {**_headers(db, Scope.incidents_write), "Idempotency-Key": "behaviour-event-42"}
+    headers = {**api_headers(db, Scope.incidents_write), "Idempotency-Key": "behaviour-event-42"}
     body = _body()
     first = client.post("/api/v1/incidents", json=body, headers=headers)
     again = client.post("/api/v1/incidents", json=body, headers=headers)
@@ -83,7 +75,7 @@ def test_a_repeated_idempotency_key_returns_the_first_result(client, db):
 
 
 def test_bad_input_is_a_problem_and_writes_nothing(client, db):
-    headers = _headers(db, Scope.incidents_write)
+    headers = api_headers(db, Scope.incidents_write)
     cases = [
         {k: v for k, v in _body().items() if k != "title"},
         _body(platform="myspace"),
@@ -101,7 +93,7 @@ def test_bad_input_is_a_problem_and_writes_nothing(client, db):
 
 
 def test_reopening_without_a_reason_is_refused(client, db):
-    headers = _headers(db, Scope.incidents_write, Scope.incidents_read)
+    headers = api_headers(db, Scope.incidents_write, Scope.incidents_read)
     incident = make_incident(db)
     client.patch(
         f"/api/v1/incidents/{incident.id}",
@@ -118,7 +110,7 @@ def test_reopening_without_a_reason_is_refused(client, db):
 
 
 def test_listing_filters_and_syncs_by_change(client, db):
-    headers = _headers(db, Scope.incidents_read)
+    headers = api_headers(db, Scope.incidents_read)
     make_incident(db, title="TikTok one", platform="tiktok")
     make_incident(db, title="Snapchat one", platform="snapchat")
     listed = client.get("/api/v1/incidents", params={"platform": "tiktok"}, headers=headers).json()
@@ -134,15 +126,13 @@ def test_listing_filters_and_syncs_by_change(client, db):
 
 
 def test_evidence_upload_through_the_api(client, db):
-    headers = _headers(db, Scope.incidents_write)
+    headers = api_headers(db, Scope.incidents_write)
     incident = make_incident(db)
-    picture = io.BytesIO()
-    Image.new("RGB", (20, 20)).save(picture, format="PNG")
     response = client.post(
         f"/api/v1/incidents/{incident.id}/evidence",
         headers=headers,
         data={"captured_at": utcnow().isoformat(), "note": "from MIS"},
-        files={"file": ("a.png", picture.getvalue(), "image/png")},
+        files={"file": ("a.png", png((20, 20), (0, 0, 0)), "image/png")},
     )
     assert response.status_code == 201
     body = response.json()
@@ -159,7 +149,7 @@ def test_evidence_upload_through_the_api(client, db):
 
 def test_reading_needs_read_scope_and_writing_write_scope(client, db):
     incident = make_incident(db)
-    read_only = _headers(db, Scope.incidents_read)
+    read_only = api_headers(db, Scope.incidents_read)
     _problem(
         client.patch(
             f"/api/v1/incidents/{incident.id}", json={"severity": "high"}, headers=read_only
@@ -167,13 +157,14 @@ def test_reading_needs_read_scope_and_writing_write_scope(client, db):
         403,
     )
     _problem(
-        client.get(f"/api/v1/incidents/{incident.id}", headers=_headers(db, Scope.people_read)), 403
+        client.get(f"/api/v1/incidents/{incident.id}", headers=api_headers(db, Scope.people_read)),
+        403,
     )
     _problem(client.get("/api/v1/incidents/999999", headers=read_only), 404)
 
 
 def test_the_list_uses_a_fixed_number_of_queries(client, db, count_queries):
-    headers = _headers(db, Scope.incidents_read)
+    headers = api_headers(db, Scope.incidents_read)
     person = db.get(User, make_incident(db).reported_by_id)
 
     def measure():
@@ -204,7 +195,7 @@ def test_the_same_key_at_the_same_moment_is_a_conflict_not_a_duplicate(db):
 
 
 def test_null_for_a_field_that_cannot_be_empty_is_refused_not_a_crash(client, db):
-    headers = _headers(db, Scope.incidents_write, Scope.incidents_read)
+    headers = api_headers(db, Scope.incidents_write, Scope.incidents_read)
     incident = client.post("/api/v1/incidents", json=_body(), headers=headers).json()
     for field in ("title", "target_type", "status", "content_flags", "removal_requested"):
         response = client.patch(
@@ -232,14 +223,14 @@ def test_null_for_a_field_that_cannot_be_empty_is_refused_not_a_crash(client, db
     ],
 )
 def test_values_of_the_wrong_type_are_refused_not_converted(client, db, overrides):
-    headers = _headers(db, Scope.incidents_write)
+    headers = api_headers(db, Scope.incidents_write)
     response = client.post("/api/v1/incidents", json=_body(**overrides), headers=headers)
     _problem(response, 422)
     assert db.exec(select(Incident)).all() == []
 
 
 def test_an_id_too_large_for_the_database_is_refused_not_a_crash(client, db):
-    headers = _headers(db, Scope.incidents_write, Scope.incidents_read)
+    headers = api_headers(db, Scope.incidents_write, Scope.incidents_read)
     huge = 2**63
     _problem(client.get(f"/api/v1/incidents/{huge}", headers=headers), 422)
     _problem(client.get(f"/api/v1/incidents/{huge}/timeline", headers=headers), 422)
@@ -249,7 +240,7 @@ def test_an_id_too_large_for_the_database_is_refused_not_a_crash(client, db):
 
 
 def test_a_timeline_entry_kind_is_one_of_three(client, db):
-    headers = _headers(db, Scope.incidents_write)
+    headers = api_headers(db, Scope.incidents_write)
     incident = client.post("/api/v1/incidents", json=_body(), headers=headers).json()
     url = f"/api/v1/incidents/{incident['id']}/timeline"
     for body in (

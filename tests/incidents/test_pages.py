@@ -1,10 +1,8 @@
 """Reporting a concern, the DSL's queue and the incident page, as people use them."""
 
-import io
 import re
 from datetime import timedelta
 
-from PIL import Image
 from sqlmodel import select
 
 from app.audit.models import AuditEvent
@@ -12,13 +10,7 @@ from app.auth.models import Role
 from app.checklists import service as checklists_service
 from app.core.types import utcnow
 from app.incidents.models import Evidence, Incident, IncidentStatus, TimelineEntry
-from tests.factories import make_incident, make_user, page_csrf, sign_in
-
-
-def _png(size=(40, 30)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (200, 30, 30)).save(out, format="PNG")
-    return out.getvalue()
+from tests.factories import make_incident, make_user, page_csrf, png, sign_in
 
 
 def _local(delta_hours=-2) -> str:
@@ -59,7 +51,7 @@ def test_staff_report_a_concern_with_a_screenshot(client, db, settings):
     response = client.post(
         "/report",
         data={**_report_form(client), "captured_at": _local(-1), "content_flags": ["abusive"]},
-        files=[("screenshots", ("shot.png", _png(), "image/png"))],
+        files=[("screenshots", ("shot.png", png(), "image/png"))],
     )
     assert response.status_code == 303, response.text
     incident = db.exec(select(Incident)).one()
@@ -104,7 +96,7 @@ def test_an_indecent_image_is_refused_and_a_description_asked_for(client, db, se
     response = client.post(
         "/report",
         data=_report_form(client, content_flags=["indecent_image"]),
-        files=[("screenshots", ("image.png", _png(), "image/png"))],
+        files=[("screenshots", ("image.png", png(), "image/png"))],
     )
     assert response.status_code == 422
     assert "describe what you saw in words instead" in response.text
@@ -296,12 +288,12 @@ def test_evidence_downloads_as_an_attachment_with_its_hash_checked(client, db, s
     added = client.post(
         f"/incidents/{incident.id}/evidence",
         data={"note": "From the group chat", "csrf_token": token},
-        files={"file": ("chat.png", _png(), "image/png")},
+        files={"file": ("chat.png", png(), "image/png")},
     )
     assert added.status_code == 303
     evidence = db.exec(select(Evidence)).one()
     download = client.get(f"/incidents/{incident.id}/evidence/{evidence.id}")
-    assert download.status_code == 200 and download.content == _png()
+    assert download.status_code == 200 and download.content == png()
     assert download.headers["content-disposition"].startswith("attachment;")
     path = settings.evidence_dir / evidence.storage_name
     path.chmod(0o640)

@@ -10,7 +10,7 @@ from app.core.types import utcnow
 from app.jobs.models import JobRun
 from app.jobs.service import JOBS, Job, run_due_jobs
 from app.worker import run_worker
-from tests.factories import give_checklist, make_user
+from tests.factories import give_checklist, make_endpoint, make_user
 
 
 def test_yearly_checklists_are_issued_once_a_day_at_most(committed_engine):
@@ -68,22 +68,12 @@ def test_the_worker_loop_runs_jobs_and_stops_when_asked(committed_engine):
 
 
 def test_overdue_checklists_are_announced_once(committed_engine):
-    from app.webhooks import signing
-    from app.webhooks.models import EventType, OutboxMessage, WebhookEndpoint
+    from app.webhooks.models import EventType, OutboxMessage
 
     with Session(committed_engine, expire_on_commit=False) as session:
         user = make_user(session)
         run = give_checklist(session, user, due_at=utcnow() + timedelta(days=1))
-        session.add(
-            WebhookEndpoint(
-                school_id=user.school_id,
-                url="https://hooks.example.org/",
-                format="standard",
-                events=["checklist.overdue"],
-                secret=signing.new_secret(),
-            )
-        )
-        session.commit()
+        make_endpoint(session, "https://hooks.example.org/", events=["checklist.overdue"])
     later = utcnow() + timedelta(days=2)
     assert (
         run_due_jobs(engine=committed_engine, now=later, base_url="https://haven.test")[

@@ -5,7 +5,7 @@ from sqlmodel import func, select
 from app.audit.models import AuditEvent
 from app.auth.models import Scope
 from app.people.models import Person
-from tests.factories import make_token
+from tests.factories import api_headers
 
 
 def _pupil(n: int, **overrides) -> dict:
@@ -21,17 +21,12 @@ def _pupil(n: int, **overrides) -> dict:
     }
 
 
-def _auth(db, *scopes):
-    raw, _ = make_token(db, *scopes)
-    return {"Authorization": f"Bearer {raw}"}
-
-
 def _count(db) -> int:
     return db.exec(select(func.count()).select_from(Person)).one()
 
 
 def test_sync_creates_updates_and_leaves_unchanged(client, db):
-    headers = _auth(db, Scope.people_write, Scope.people_read)
+    headers = api_headers(db, Scope.people_write, Scope.people_read)
     first = client.put("/api/v1/people", json={"people": [_pupil(1), _pupil(2)]}, headers=headers)
     assert first.status_code == 200
     assert first.json() == {
@@ -61,7 +56,7 @@ def test_sync_creates_updates_and_leaves_unchanged(client, db):
 
 
 def test_full_sync_deactivates_people_who_left(client, db):
-    headers = _auth(db, Scope.people_write)
+    headers = api_headers(db, Scope.people_write)
     client.put("/api/v1/people", json={"people": [_pupil(1), _pupil(2)]}, headers=headers)
     response = client.put(
         "/api/v1/people",
@@ -74,7 +69,7 @@ def test_full_sync_deactivates_people_who_left(client, db):
 
 
 def test_listing_pages_through_with_a_cursor_and_updated_since(client, db):
-    headers = _auth(db, Scope.people_write, Scope.people_read)
+    headers = api_headers(db, Scope.people_write, Scope.people_read)
     client.put("/api/v1/people", json={"people": [_pupil(n) for n in range(5)]}, headers=headers)
     seen, cursor = [], None
     while True:
@@ -101,7 +96,7 @@ def _assert_refused(response, status=422):
 
 
 def test_bad_input_is_refused_clearly_and_nothing_is_written(client, db):
-    headers = _auth(db, Scope.people_write, Scope.people_read)
+    headers = api_headers(db, Scope.people_write, Scope.people_read)
     bad_bodies = [
         b"{not json",
         b'{"people": [{"external_id": "1", "kind": "pupil", "forename": "A", "surname": "B", '
@@ -138,7 +133,7 @@ def test_bad_input_is_refused_clearly_and_nothing_is_written(client, db):
 
 
 def test_too_many_people_in_one_request_is_refused(client, db):
-    headers = _auth(db, Scope.people_write)
+    headers = api_headers(db, Scope.people_write)
     response = client.put(
         "/api/v1/people", json={"people": [_pupil(n) for n in range(5001)]}, headers=headers
     )
@@ -167,7 +162,7 @@ def test_staff_are_linked_to_their_accounts_by_email_and_leavers_lose_access(cli
 
     teacher = make_user(db, email="teacher1@school.example")
     stays = make_user(db, email="teacher2@school.example")
-    headers = _auth(db, Scope.people_write)
+    headers = api_headers(db, Scope.people_write)
     first = client.put(
         "/api/v1/people",
         json={"people": [_staff(1, email="Teacher1@School.example"), _staff(2), _pupil(1)]},
@@ -216,7 +211,7 @@ def test_the_last_administrator_is_never_deactivated_by_a_sync(client, db):
     from tests.factories import make_user
 
     admin = make_user(db, role=Role.admin, email="it@school.example")
-    headers = _auth(db, Scope.people_write)
+    headers = api_headers(db, Scope.people_write)
     client.put(
         "/api/v1/people", json={"people": [_staff(9, email="it@school.example")]}, headers=headers
     )
@@ -229,7 +224,7 @@ def test_the_last_administrator_is_never_deactivated_by_a_sync(client, db):
 
 
 def test_aggregator_fields_are_kept_and_checked(client, db):
-    headers = _auth(db, Scope.people_write, Scope.people_read)
+    headers = api_headers(db, Scope.people_write, Scope.people_read)
     pupil = _pupil(
         1,
         mis_id="4321",
@@ -258,7 +253,7 @@ def test_aggregator_fields_are_kept_and_checked(client, db):
 
 
 def test_a_ten_megabyte_body_is_refused_before_it_is_read(client, db):
-    headers = _auth(db, Scope.people_write)
+    headers = api_headers(db, Scope.people_write)
     padding = "x" * (10 * 1024 * 1024)
     body = ('{"people": [], "padding": "' + padding + '"}').encode()
     response = client.put(
@@ -283,7 +278,7 @@ def test_an_account_made_after_the_sync_is_linked_to_its_roster_entry(client, db
     from app.auth.models import Role, UserCreate
     from app.checklists import flows as checklist_flows
 
-    headers = _auth(db, Scope.people_write)
+    headers = api_headers(db, Scope.people_write)
     client.put("/api/v1/people", json={"people": [_staff(5)]}, headers=headers)
     person = db.exec(select(Person).where(Person.external_id == "STAFF-5")).one()
     data = UserCreate(

@@ -16,56 +16,30 @@ from app.core.types import utcnow
 from app.policies import flows, service
 from app.policies.models import (
     PolicyAcknowledgement,
-    PolicyCreate,
     PolicyVersion,
     VersionCreate,
     VersionStatus,
 )
-from tests.factories import make_school, make_token, make_user, page_csrf, sign_in
+from tests.factories import (
+    bearer,
+    make_endpoint,
+    make_policy,
+    make_school,
+    make_token,
+    make_user,
+    make_version,
+    page_csrf,
+    publish_policy,
+    sign_in,
+)
 
 TODAY = date.today()
 
 
-def _policy(db, audience="staff", kind="social_media"):
-    school = make_school(db)
-    return service.create_policy(
-        session=db,
-        school_id=school.id,
-        actor=SYSTEM,
-        data=PolicyCreate(title="Social media", kind=kind, audience=audience),
-    )
-
-
-def _version(db, policy, body="# Policy\n\nBe kind online.", review_in=365):
-    return service.add_version(
-        session=db,
-        policy=policy,
-        actor=SYSTEM,
-        data=VersionCreate(
-            body=body, effective_from=TODAY, review_due=TODAY + timedelta(days=review_in)
-        ),
-    )
-
-
-def _published(db, policy=None, **kwargs):
-    policy = policy or _policy(db)
-    version = _version(db, policy, **kwargs)
-    service.approve(
-        session=db,
-        policy=policy,
-        version=version,
-        approver=make_user(db, role=Role.slt),
-        actor=SYSTEM,
-    )
-    flows.publish(session=db, policy=policy, version=version, actor=SYSTEM)
-    db.commit()
-    return policy, version
-
-
 def test_the_lifecycle_from_draft_to_superseded(db):
-    policy, first = _published(db)
+    policy, first = publish_policy(db)
     assert first.status == VersionStatus.published and first.approved_by_id is not None
-    second = _version(db, policy, body="# Policy\n\nBe kinder online.")
+    second = make_version(db, policy, body="# Policy\n\nBe kinder online.")
     with pytest.raises(Conflict, match="must be approved"):
         flows.publish(session=db, policy=policy, version=second, actor=SYSTEM)
     service.approve(
@@ -80,7 +54,7 @@ def test_the_lifecycle_from_draft_to_superseded(db):
 
 
 def test_a_published_version_never_changes(db):
-    policy, version = _published(db)
+    policy, version = publish_policy(db)
     with pytest.raises(Conflict, match="cannot be edited"):
         service.update_draft(
             session=db,
@@ -96,8 +70,8 @@ def test_a_published_version_never_changes(db):
 
 
 def test_only_senior_leaders_approve(db):
-    policy = _policy(db)
-    version = _version(db, policy)
+    policy = make_policy(db)
+    version = make_version(db, policy)
     with pytest.raises(PermissionDenied):
         service.approve(
             session=db,
@@ -114,19 +88,19 @@ def test_review_date_must_follow_the_effective_date():
 
 
 def test_script_tags_are_refused_and_nothing_is_written(db):
-    policy = _policy(db)
+    policy = make_policy(db)
     with pytest.raises(InvalidInput, match="HTML"):
-        _version(db, policy, body="Hello <script>alert(1)</script>")
+        make_version(db, policy, body="Hello <script>alert(1)</script>")
     assert db.exec(select(PolicyVersion)).all() == []
 
 
 def test_staff_acknowledge_the_version_in_force_only(db):
     staff = make_user(db)
-    policy, first = _published(db)
+    policy, first = publish_policy(db)
     assert [w.version.id for w in service.waiting_for(session=db, user=staff)] == [first.id]
     service.acknowledge(session=db, policy=policy, version=first, user=staff, actor=SYSTEM)
     assert service.waiting_for(session=db, user=staff) == []
-    second = _version(db, policy, body="New text")
+    second = make_version(db, policy, body="New text")
     service.approve(
         session=db,
         policy=policy,
@@ -142,8 +116,8 @@ def test_staff_acknowledge_the_version_in_force_only(db):
 
 def test_a_new_version_reissues_the_linked_checklists(db):
     staff = make_user(db)
-    policy, _ = _published(db)
-    second = _version(db, policy, body="Changed")
+    policy, _ = publish_policy(db)
+    second = make_version(db, policy, body="Changed")
     service.approve(
         session=db,
         policy=policy,
@@ -157,11 +131,11 @@ def test_a_new_version_reissues_the_linked_checklists(db):
 
 
 def test_public_copies_only_for_pupils_and_families(client, db):
-    staff_policy, _ = _published(db)
+    staff_policy, _ = publish_policy(db)
     with pytest.raises(InvalidInput, match="pupils or parents"):
         service.set_public(session=db, policy=staff_policy, public=True, actor=SYSTEM)
-    family_policy, _ = _published(
-        db, policy=_policy(db, audience="parents_carers", kind="mobile_phone")
+    family_policy, _ = publish_policy(
+        db, policy=make_policy(db, audience="parents_carers", kind="mobile_phone")
     )
     service.set_public(session=db, policy=family_policy, public=True, actor=SYSTEM)
     db.commit()
@@ -171,7 +145,7 @@ def test_public_copies_only_for_pupils_and_families(client, db):
 
 
 def test_reviews_are_announced_once_per_version(db):
-    policy, version = _published(db, review_in=10)
+    policy, version = publish_policy(db, review_in=10)
     due = service.newly_due_for_review(session=db, school_id=policy.school_id, now=utcnow())
     assert [w.version.id for w in due] == [version.id]
     assert service.newly_due_for_review(session=db, school_id=policy.school_id, now=utcnow()) == []
@@ -233,8 +207,8 @@ def test_leader_creates_from_a_template_and_staff_acknowledge(client, anon, db):
 
 
 def test_staff_cannot_see_drafts_or_edit(client, db):
-    policy = _policy(db)
-    _version(db, policy)
+    policy = make_policy(db)
+    make_version(db, policy)
     db.commit()
     sign_in(client, make_user(db))
     assert client.get(f"/policies/{policy.id}").status_code == 403
@@ -243,7 +217,7 @@ def test_staff_cannot_see_drafts_or_edit(client, db):
 
 def test_the_policies_api(client, db):
     raw, _ = make_token(db, Scope.policies_read, Scope.policies_write)
-    headers = {"Authorization": f"Bearer {raw}"}
+    headers = bearer(raw)
     created = client.post(
         "/api/v1/policies",
         headers=headers,
@@ -295,7 +269,7 @@ def test_phone_exemptions_are_for_pupils_on_the_roster(client, db):
     )
     db.add_all([pupil, parent])
     db.commit()
-    policy, _ = _published(db, policy=_policy(db, audience="pupils", kind="mobile_phone"))
+    policy, _ = publish_policy(db, policy=make_policy(db, audience="pupils", kind="mobile_phone"))
     sign_in(client, make_user(db, role=Role.dsl))
     found = client.get(f"/policies/{policy.id}", params={"pupil_q": "ava"}).text
     assert "Ava Carer" in found
@@ -321,8 +295,8 @@ def test_phone_exemptions_are_for_pupils_on_the_roster(client, db):
 
 
 def test_the_diff_page_shows_what_changed(client, db):
-    policy, _ = _published(db)
-    _version(db, policy, body="# Policy\n\nBe kinder online.")
+    policy, _ = publish_policy(db)
+    make_version(db, policy, body="# Policy\n\nBe kinder online.")
     db.commit()
     sign_in(client, make_user(db, role=Role.slt))
     page = client.get(f"/policies/{policy.id}/diff", params={"a": 1, "b": 2}).text
@@ -336,24 +310,14 @@ def test_the_daily_job_sends_policy_review_due_once(scratch_database):
 
     from app.core.migrations import upgrade_to_head
     from app.jobs.service import run_due_jobs
-    from app.webhooks import signing
-    from app.webhooks.models import EventType, OutboxMessage, WebhookEndpoint
+    from app.webhooks.models import EventType, OutboxMessage
     from tests.conftest import keyed_engine
 
     engine = keyed_engine(scratch_database())
     upgrade_to_head(engine)
     with Session(engine, expire_on_commit=False) as session:
-        policy, version = _published(session, review_in=20)
-        session.add(
-            WebhookEndpoint(
-                school_id=policy.school_id,
-                url="https://hooks.example.org/",
-                format="standard",
-                events=["policy.review_due"],
-                secret=signing.new_secret(),
-            )
-        )
-        session.commit()
+        _, version = publish_policy(session, review_in=20)
+        make_endpoint(session, "https://hooks.example.org/", events=["policy.review_due"])
     assert run_due_jobs(engine=engine)["policies.review_due"] == 1
     assert run_due_jobs(engine=engine, now=utcnow() + timedelta(days=1))["policies.review_due"] == 0
     with Session(engine) as session:

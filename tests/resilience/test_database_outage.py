@@ -32,7 +32,7 @@ from app.webhooks import service as webhooks_service
 from app.webhooks.models import EndpointIn, OutboxMessage
 from tests.conftest import keyed_engine
 from tests.factories import PASSWORD, csrf_from, make_token, make_user
-from tests.resilience.conftest import wait_for
+from tests.processes import wait_for
 from tests.resilience.reports import (
     CLIENTS,
     assert_every_incident_is_whole,

@@ -1,9 +1,7 @@
 """Records of every kind, closed, finished or superseded as long ago as a test needs."""
 
-import io
 from datetime import date, timedelta
 
-from PIL import Image
 from sqlmodel import Session
 
 from app.audit.service import SYSTEM
@@ -13,7 +11,6 @@ from app.incidents import flows
 from app.incidents.models import Incident, IncidentUpdate
 from app.policies import service as policies_service
 from app.policies.models import Audience, PolicyCreate, PolicyKind, PolicyVersion, VersionCreate
-from app.webhooks.models import EndpointFormat, WebhookEndpoint
 from tests.factories import give_checklist, make_incident, make_school, make_user
 
 ALL_NO = {
@@ -44,26 +41,6 @@ def close(db: Session, incident: Incident, years: float = 30) -> Incident:
 
 def closed_incident(db: Session, years: float = 30, **overrides) -> Incident:
     return close(db, make_incident(db, **overrides), years)
-
-
-def png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (40, 30), (200, 30, 30)).save(out, format="PNG")
-    return out.getvalue()
-
-
-def webhook_endpoint(db: Session) -> WebhookEndpoint:
-    school = make_school(db)
-    endpoint = WebhookEndpoint(
-        school_id=school.id,
-        url="https://hooks.example.org/haven",
-        events=["incident.escalated", "incident.updated", "checklist.overdue", "policy.review_due"],
-        format=EndpointFormat.standard,
-        secret="whsec_dGVzdA==",
-    )
-    db.add(endpoint)
-    db.commit()
-    return endpoint
 
 
 def finished_checklist(db: Session, years: float = 30, user=None):

@@ -10,14 +10,14 @@ from app.auth.models import Role
 from app.incidents.models import Evidence, Incident
 from app.retention import service
 from app.retention.models import RetentionRule
-from tests.factories import csrf_from, make_incident, make_user, page_csrf, sign_in
-from tests.retention.records import close, closed_incident, png
-
-
-def _sign_in(client, db, role=Role.dsl):
-    user = make_user(db, role=role)
-    sign_in(client, user)
-    return user
+from tests.factories import (
+    csrf_from,
+    make_incident,
+    page_csrf,
+    png,
+    signed_in_as,
+)
+from tests.retention.records import close, closed_incident
 
 
 def _post(client, path, **data):
@@ -45,7 +45,7 @@ def _delete(client, incident, **data):
 
 def test_the_page_and_its_htmx_fragment(client, db):
     incident = closed_incident(db, offender_type="pupil")
-    _sign_in(client, db)
+    signed_in_as(client, db, Role.dsl)
     page = client.get("/admin/retention")
     assert page.status_code == 200 and "<html" in page.text
     assert page.headers["vary"] == "HX-Request"
@@ -71,7 +71,7 @@ def test_the_page_and_its_htmx_fragment(client, db):
 
 def test_empty_queue_says_what_would_show(client, db):
     make_incident(db)
-    _sign_in(client, db, Role.deputy_dsl)
+    signed_in_as(client, db, Role.deputy_dsl)
     page = client.get("/admin/retention").text
     assert "an open incident never does" in page
     assert "Nothing has been deleted after review yet" in page
@@ -79,7 +79,7 @@ def test_empty_queue_says_what_would_show(client, db):
 
 
 def test_a_period_of_zero_is_refused_with_a_clear_message(client, db):
-    _sign_in(client, db)
+    signed_in_as(client, db, Role.dsl)
     path = "/admin/retention/rules/incident_adult"
     for years, message in (
         ("0", "at least one year"),
@@ -104,7 +104,7 @@ def test_a_period_of_zero_is_refused_with_a_clear_message(client, db):
 
 def test_keeping_a_record_for_longer(client, db):
     incident = closed_incident(db)
-    _sign_in(client, db, Role.deputy_dsl)
+    signed_in_as(client, db, Role.deputy_dsl)
     path = f"/admin/retention/incidents/{incident.id}/keep"
     assert "Give the reason" in _post(client, path, years="3", reason="").text
     kept = _post(client, path, years="3", reason="The family has complained to Ofsted.")
@@ -119,7 +119,7 @@ def test_keeping_a_record_for_longer(client, db):
 def test_a_held_record_survives_a_purge_attempt_and_an_unheld_one_is_gone_with_its_files(
     client, db, settings
 ):
-    _sign_in(client, db)
+    signed_in_as(client, db, Role.dsl)
     held, held_evidence = _with_screenshot(client, db)
     unheld, unheld_evidence = _with_screenshot(client, db)
     held_file = settings.evidence_dir / held_evidence.storage_name
@@ -170,7 +170,7 @@ def test_a_held_record_survives_a_purge_attempt_and_an_unheld_one_is_gone_with_i
 
 def test_deletion_asks_for_confirmation_and_a_reason(client, db):
     incident = closed_incident(db, offender_type="pupil")
-    _sign_in(client, db)
+    signed_in_as(client, db, Role.dsl)
     confirm = client.get(f"/admin/retention/incidents/{incident.id}/delete")
     assert confirm.status_code == 200
     assert "Has the pupil moved school?" in confirm.text
@@ -206,7 +206,7 @@ def test_deletion_asks_for_confirmation_and_a_reason(client, db):
 def test_a_record_not_due_cannot_be_deleted(client, db):
     recent = closed_incident(db, years=1)
     still_open = make_incident(db)
-    _sign_in(client, db)
+    signed_in_as(client, db, Role.dsl)
     assert "not due for review" in client.get(f"/admin/retention/incidents/{recent.id}/delete").text
     assert (
         "it is not closed" in client.get(f"/admin/retention/incidents/{still_open.id}/delete").text
@@ -226,7 +226,7 @@ def test_a_record_not_due_cannot_be_deleted(client, db):
 
 def test_deputies_review_but_only_the_dsl_deletes_and_removes_holds(client, db):
     incident = closed_incident(db)
-    _sign_in(client, db, Role.deputy_dsl)
+    signed_in_as(client, db, Role.deputy_dsl)
     page = client.get("/admin/retention").text
     assert "Only the DSL deletes records" in page
     held = _post(
@@ -243,7 +243,7 @@ def test_deputies_review_but_only_the_dsl_deletes_and_removes_holds(client, db):
         assert response.status_code == 403, path
         assert "Only the Designated Safeguarding Lead" in response.text
     client.cookies.clear()
-    _sign_in(client, db)
+    signed_in_as(client, db, Role.dsl)
     released = _post(
         client, f"/admin/retention/incidents/{incident.id}/release", reason="Complaint resolved."
     )
@@ -258,7 +258,7 @@ def test_other_roles_are_refused(client, db):
     incident = closed_incident(db)
     for role in (Role.staff, Role.slt, Role.admin):
         client.cookies.clear()
-        _sign_in(client, db, role)
+        signed_in_as(client, db, role)
         assert client.get("/admin/retention").status_code == 403
         for action in ("keep", "hold", "release", "delete"):
             response = client.post(
@@ -270,7 +270,7 @@ def test_other_roles_are_refused(client, db):
 
 
 def test_a_hold_by_an_unknown_reference_is_explained(client, db):
-    _sign_in(client, db)
+    signed_in_as(client, db, Role.dsl)
     refused = _post(client, "/admin/retention/holds", reference="INC-1999-0001", reason="Claim.")
     assert (
         refused.status_code == 404 and "No incident has the reference INC-1999-0001" in refused.text
@@ -285,7 +285,7 @@ def test_a_hold_by_an_unknown_reference_is_explained(client, db):
 def test_the_home_page_says_how_many_records_are_due(client, db):
     closed_incident(db)
     closed_incident(db)
-    dsl = _sign_in(client, db)
+    dsl = signed_in_as(client, db, Role.dsl)
     assert "due for retention review" not in client.get("/").text
     service.refresh_count(session=db, school_id=dsl.school_id)
     db.commit()
@@ -293,12 +293,12 @@ def test_the_home_page_says_how_many_records_are_due(client, db):
     assert "2 records are due for retention review" in home
     assert 'href="/admin/retention#queue"' in home
     client.cookies.clear()
-    _sign_in(client, db, Role.slt)
+    signed_in_as(client, db, Role.slt)
     assert "due for retention review" not in client.get("/").text
 
 
 def test_the_page_uses_a_fixed_number_of_queries(client, db, count_queries):
-    _sign_in(client, db)
+    signed_in_as(client, db, Role.dsl)
     closed_incident(db)
 
     def measure():

@@ -33,7 +33,9 @@ from app.retention.library import SHIPPED_RULES
 from app.retention.models import RecordKind, RecordRetention, RecordType, RetentionRule
 from app.webhooks.models import DeliveryAttempt, OutboxMessage
 from tests.factories import (
+    bearer,
     incident_data,
+    make_endpoint,
     make_incident,
     make_person,
     make_school,
@@ -46,9 +48,11 @@ from tests.retention.records import (
     closed_incident,
     finished_checklist,
     superseded_version,
-    webhook_endpoint,
     years_ago,
 )
+
+# An endpoint told of every kind of record, so each has outbox messages to delete.
+EVERY_EVENT = ("incident.escalated", "incident.updated", "checklist.overdue", "policy.review_due")
 
 
 def _due_ids(db, kind=RecordKind.incident, now=None) -> list[int]:
@@ -348,7 +352,7 @@ def test_a_hold_can_be_placed_on_any_incident_and_any_deletable_record(db):
 
 
 def test_deleting_an_incident_removes_everything_belonging_to_it(db, client):
-    webhook_endpoint(db)
+    make_endpoint(db, events=EVERY_EVENT)
     pupil = make_person(db)
     incident = make_incident(
         db,
@@ -461,7 +465,7 @@ def test_deletion_needs_a_confirmed_reason_and_a_closed_record_due(db):
 
 
 def test_deleting_a_finished_checklist_and_a_superseded_policy_version(db):
-    webhook_endpoint(db)
+    make_endpoint(db, events=EVERY_EVENT)
     run = finished_checklist(db)
     item = db.exec(select(ChecklistItem)).first()
     db.add(ItemCompletion(run_id=run.id, item_id=item.id))
@@ -538,7 +542,7 @@ def test_the_daily_job_counts_records_due_for_review(db):
 
 def test_a_deleted_incident_leaves_no_stored_api_answer(client, db):
     raw, _ = make_token(db, Scope.incidents_write, Scope.incidents_read)
-    headers = {"Authorization": f"Bearer {raw}", "Idempotency-Key": "create-1"}
+    headers = {**bearer(raw), "Idempotency-Key": "create-1"}
     body = incident_data().model_dump(mode="json", exclude_defaults=True)
     created = client.post("/api/v1/incidents", json=body, headers=headers)
     assert created.status_code == 201

@@ -11,8 +11,8 @@ from app import worker
 from app.core.types import utcnow
 from app.webhooks import delivery, service
 from app.webhooks.models import EventType, MessageStatus, OutboxMessage
-from tests.factories import make_incident
-from tests.webhooks.conftest import Receiver, make_endpoint
+from tests.factories import make_endpoint, make_incident
+from tests.webhooks.receiver import Receiver
 
 HANG_SECONDS = 4
 

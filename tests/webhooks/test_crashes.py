@@ -14,9 +14,9 @@ import pytest
 from sqlmodel import Session, select
 
 from app.core.types import utcnow
-from app.webhooks import delivery, service, signing
-from app.webhooks.models import EventType, MessageStatus, OutboxMessage, WebhookEndpoint
-from tests.factories import make_school
+from app.webhooks import delivery, service
+from app.webhooks.models import EventType, MessageStatus, OutboxMessage
+from tests.factories import make_endpoint
 
 # A worker that does the real steps up to a point, then waits there to be killed.
 WORKER = textwrap.dedent("""
@@ -39,23 +39,9 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def _endpoint(session, url):
-    school = make_school(session)
-    endpoint = WebhookEndpoint(
-        school_id=school.id,
-        url=url,
-        format="standard",
-        events=["webhook.test"],
-        secret=signing.new_secret(),
-    )
-    session.add(endpoint)
-    session.commit()
-    return endpoint
-
-
 @pytest.mark.parametrize("crash_point", ["after-claim", "after-send"])
 def test_a_killed_worker_loses_nothing(committed, committed_engine, receiver, crash_point):
-    endpoint = _endpoint(committed, receiver.url)
+    endpoint = make_endpoint(committed, receiver.url, events=["webhook.test"])
     (message,) = service.enqueue(
         session=committed,
         school_id=endpoint.school_id,
@@ -87,7 +73,7 @@ def test_four_workers_share_the_outbox_without_sending_twice(
 ):
     if backend != "postgresql":
         pytest.skip("several workers need PostgreSQL's SKIP LOCKED; SQLite runs one at a time")
-    endpoint = _endpoint(committed, receiver.url)
+    endpoint = make_endpoint(committed, receiver.url, events=["webhook.test"])
     for n in range(500):
         service.enqueue(
             session=committed,

@@ -15,27 +15,16 @@ from app.audit.service import SYSTEM
 from app.core.types import utcnow
 from app.incidents import flows
 from app.incidents.models import IncidentUpdate
-from app.webhooks import delivery, service, signing
+from app.webhooks import delivery, service
 from app.webhooks.models import (
     EndpointFormat,
     EventType,
     MessageStatus,
     OutboxMessage,
-    WebhookEndpoint,
 )
-from tests.factories import incident_data, make_incident, make_school
+from tests.factories import incident_data, make_endpoint, make_incident
 
 MARKERS = ["MARKER-NAME-Zx81", "MARKER-DESC-Qq42", "MARKER-TITLE-Jj07", "MARKER-NOTE-Pp33"]
-
-
-def _endpoint(db, url, fmt=EndpointFormat.standard, events=("incident.escalated",)):
-    school = make_school(db)
-    endpoint = WebhookEndpoint(
-        school_id=school.id, url=url, format=fmt, events=list(events), secret=signing.new_secret()
-    )
-    db.add(endpoint)
-    db.commit()
-    return endpoint
 
 
 def _reload(session, row) -> None:
@@ -53,7 +42,7 @@ def _deliver(engine, at=None, client=None):
 
 
 def test_an_escalation_writes_its_outbox_row_only_when_it_commits(db):
-    endpoint = _endpoint(db, "https://hooks.example.org/in")
+    endpoint = make_endpoint(db, "https://hooks.example.org/in")
     savepoint = db.begin_nested()
     flows.report_incident(
         session=db,
@@ -72,7 +61,7 @@ def test_an_escalation_writes_its_outbox_row_only_when_it_commits(db):
 
 
 def test_a_message_arrives_signed_and_thin(committed, committed_engine, receiver):
-    endpoint = _endpoint(committed, receiver.url)
+    endpoint = make_endpoint(committed, receiver.url)
     incident = make_incident(
         committed,
         title=MARKERS[2],
@@ -111,7 +100,7 @@ def test_a_message_arrives_signed_and_thin(committed, committed_engine, receiver
 
 
 def test_failures_follow_the_retry_schedule_with_the_same_id(committed, committed_engine, receiver):
-    _endpoint(committed, receiver.url)
+    make_endpoint(committed, receiver.url)
     make_incident(committed, content_flags=["abusive"])
     receiver.answer(500)
     now = utcnow()
@@ -130,7 +119,7 @@ def test_failures_follow_the_retry_schedule_with_the_same_id(committed, committe
 
 
 def test_410_disables_the_endpoint(committed, committed_engine, receiver):
-    endpoint = _endpoint(committed, receiver.url)
+    endpoint = make_endpoint(committed, receiver.url)
     make_incident(committed, content_flags=["abusive"])
     receiver.answer(410)
     _deliver(committed_engine)
@@ -142,7 +131,7 @@ def test_410_disables_the_endpoint(committed, committed_engine, receiver):
 
 
 def test_429_retry_after_is_honoured(committed, committed_engine, receiver):
-    _endpoint(committed, receiver.url)
+    make_endpoint(committed, receiver.url)
     make_incident(committed, content_flags=["abusive"])
     receiver.answer(429, {"Retry-After": "120"})
     now = utcnow()
@@ -153,7 +142,7 @@ def test_429_retry_after_is_honoured(committed, committed_engine, receiver):
 
 
 def test_a_redirect_is_not_followed(committed, committed_engine, receiver):
-    _endpoint(committed, receiver.url)
+    make_endpoint(committed, receiver.url)
     make_incident(committed, content_flags=["abusive"])
     receiver.answer(308, {"Location": "http://169.254.169.254/latest/meta-data"})
     _deliver(committed_engine)
@@ -164,7 +153,7 @@ def test_a_redirect_is_not_followed(committed, committed_engine, receiver):
 
 
 def test_a_slow_receiver_times_out_and_is_retried(committed, committed_engine, receiver):
-    _endpoint(committed, receiver.url)
+    make_endpoint(committed, receiver.url)
     make_incident(committed, content_flags=["abusive"])
     receiver.answer(200, delay=1.5)
     with httpx.Client(follow_redirects=False, timeout=0.3) as quick:
@@ -175,7 +164,7 @@ def test_a_slow_receiver_times_out_and_is_retried(committed, committed_engine, r
 
 
 def test_an_exhausted_message_is_failed_and_audited(committed, committed_engine, receiver):
-    _endpoint(committed, receiver.url)
+    make_endpoint(committed, receiver.url)
     make_incident(committed, content_flags=["abusive"])
     at = utcnow()
     for _ in range(len(service.RETRY_DELAYS) + 1):
@@ -190,7 +179,7 @@ def test_an_exhausted_message_is_failed_and_audited(committed, committed_engine,
 
 
 def test_during_a_rotation_both_secrets_sign(committed, committed_engine, receiver):
-    endpoint = _endpoint(committed, receiver.url)
+    endpoint = make_endpoint(committed, receiver.url)
     old = endpoint.secret
     new = service.rotate_secret(session=committed, endpoint=endpoint, actor=SYSTEM)
     committed.commit()
@@ -207,7 +196,7 @@ def test_during_a_rotation_both_secrets_sign(committed, committed_engine, receiv
     ("fmt", "key"), [(EndpointFormat.slack, "text"), (EndpointFormat.teams, "@type")]
 )
 def test_teams_and_slack_get_the_same_thin_notice(committed, committed_engine, receiver, fmt, key):
-    _endpoint(committed, receiver.url, fmt=fmt)
+    make_endpoint(committed, receiver.url, fmt=fmt)
     incident = make_incident(committed, title=MARKERS[2], content_flags=["abusive"])
     _deliver(committed_engine)
     body = json.loads(receiver.requests[0]["body"])
@@ -241,7 +230,7 @@ def test_an_email_endpoint_gets_the_thin_notice_by_smtp(committed, committed_eng
                 "smtp_from": "haven@school.example",
             }
         )
-        _endpoint(committed, "dsl@school.example", fmt=EndpointFormat.email)
+        make_endpoint(committed, "dsl@school.example", fmt=EndpointFormat.email)
         incident = make_incident(committed, title=MARKERS[2], content_flags=["abusive"])
         with httpx.Client() as http:
             delivery.deliver_due(
@@ -259,7 +248,7 @@ def test_an_email_endpoint_gets_the_thin_notice_by_smtp(committed, committed_eng
 
 
 def test_a_status_change_sends_incident_updated(db):
-    endpoint = _endpoint(db, "https://hooks.example.org/in", events=("incident.updated",))
+    endpoint = make_endpoint(db, "https://hooks.example.org/in", events=("incident.updated",))
     incident = make_incident(db)
     flows.update_incident(
         session=db, incident=incident, data=IncidentUpdate(title="Renamed"), actor=SYSTEM

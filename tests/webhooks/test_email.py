@@ -20,6 +20,7 @@ from app.webhooks.email import (
     render_notice,
     send_notice,
 )
+from tests.processes import free_port
 
 SENDER = "haven@school.example"
 TO = "dsl@school.example"
@@ -96,12 +97,6 @@ class Collector:
             }
         )
         return "250 2.0.0 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

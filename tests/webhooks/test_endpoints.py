@@ -8,16 +8,11 @@ from app.audit.service import SYSTEM
 from app.auth.models import Role, Scope
 from app.webhooks import service
 from app.webhooks.models import EndpointIn, MessageStatus, OutboxMessage, WebhookEndpoint
-from tests.factories import make_incident, make_token, make_user, page_csrf, sign_in
-
-
-def _headers(db):
-    raw, _ = make_token(db, Scope.webhooks_admin)
-    return {"Authorization": f"Bearer {raw}"}
+from tests.factories import api_headers, make_incident, make_user, page_csrf, sign_in
 
 
 def test_the_api_adds_an_endpoint_and_shows_its_secret_once(client, db):
-    headers = _headers(db)
+    headers = api_headers(db, Scope.webhooks_admin)
     created = client.post(
         "/api/v1/webhook-endpoints",
         headers=headers,
@@ -42,7 +37,7 @@ def test_the_api_adds_an_endpoint_and_shows_its_secret_once(client, db):
 
 
 def test_bad_endpoints_are_refused_and_nothing_is_written(client, db):
-    headers = _headers(db)
+    headers = api_headers(db, Scope.webhooks_admin)
     for body in [
         {"url": "http://hooks.example.org/", "events": ["incident.escalated"]},
         {"url": "https://hooks.example.org/", "events": []},
@@ -60,7 +55,7 @@ def test_bad_endpoints_are_refused_and_nothing_is_written(client, db):
 def test_an_email_endpoint_takes_an_address(client, db):
     response = client.post(
         "/api/v1/webhook-endpoints",
-        headers=_headers(db),
+        headers=api_headers(db, Scope.webhooks_admin),
         json={
             "url": "mailto:dsl@school.example",
             "events": ["incident.escalated"],
@@ -83,7 +78,10 @@ def test_retry_puts_a_failed_delivery_back_in_the_queue(client, db):
     message.status = MessageStatus.failed
     db.add(message)
     db.commit()
-    response = client.post(f"/api/v1/webhook-deliveries/{message.id}/retry", headers=_headers(db))
+    response = client.post(
+        f"/api/v1/webhook-deliveries/{message.id}/retry",
+        headers=api_headers(db, Scope.webhooks_admin),
+    )
     assert response.status_code == 200 and response.json()["status"] == "pending"
     assert endpoint.id == message.endpoint_id
 
@@ -163,7 +161,7 @@ def test_private_addresses_are_refused_when_saved(client, db, monkeypatch):
     ]:
         response = client.post(
             "/api/v1/webhook-endpoints",
-            headers=_headers(db),
+            headers=api_headers(db, Scope.webhooks_admin),
             json={"url": url, "events": ["incident.escalated"]},
         )
         assert response.status_code == 422, url

@@ -10,8 +10,7 @@ from app.core.config import Settings
 from app.jobs.models import JobRun
 from app.webhooks.models import MessageStatus, OutboxMessage
 from app.worker import run_worker
-from tests.factories import make_incident
-from tests.webhooks.test_delivery import _endpoint
+from tests.factories import make_endpoint, make_incident
 
 
 def _until(condition, seconds: float) -> bool:
@@ -28,7 +27,7 @@ def test_an_escalation_is_delivered_long_before_the_next_poll(
 ):
     if committed_engine.dialect.name != "postgresql":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's; on SQLite the worker polls")
-    _endpoint(committed, receiver.url)
+    make_endpoint(committed, receiver.url)
     stop = threading.Event()
     poll_seconds = 60
     settings = Settings(dev=True, webhook_allow_cidrs="127.0.0.0/8")  # the receiver is here
