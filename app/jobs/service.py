@@ -132,12 +132,12 @@ def hold_lease(*, engine: Engine, name: str, holder: str, ttl: timedelta) -> boo
             .where(
                 JobRun.name == name,
                 or_(
-                    JobRun.last_error == holder,
-                    JobRun.last_finished_at.is_(None),
-                    JobRun.last_finished_at < now,
+                    JobRun.lease_holder == holder,
+                    JobRun.lease_until.is_(None),
+                    JobRun.lease_until < now,
                 ),
             )
-            .values(last_error=holder, last_started_at=now, last_finished_at=now + ttl)
+            .values(lease_holder=holder, lease_until=now + ttl)
         )
         session.commit()
         return taken.rowcount == 1

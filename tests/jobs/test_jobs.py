@@ -151,3 +151,18 @@ def test_sign_in_failures_are_forgotten_once_their_refusal_is_long_over(committe
     with Session(committed_engine) as session:
         kept = sorted(session.exec(select(SignInThrottle.key)).all())
     assert kept == ["recent", "still-refused"]
+
+
+def test_a_lease_is_held_by_one_holder_until_it_runs_out(committed_engine):
+    from app.jobs.service import hold_lease
+
+    def take(holder, ttl=timedelta(seconds=30)):
+        return hold_lease(engine=committed_engine, name="lease:test", holder=holder, ttl=ttl)
+
+    assert take("a") and take("a")  # taken, then renewed
+    assert not take("b")
+    with Session(committed_engine) as session:
+        record = session.get(JobRun, "lease:test")
+    assert record.lease_holder == "a" and record.last_error == ""
+    assert take("a", ttl=timedelta(seconds=-1))  # a lease that has run out
+    assert take("b")
