@@ -19,9 +19,9 @@ import app.models  # noqa: F401 - every table on the metadata
 from app.audit import flows as audit_flows
 from app.audit.anchors import anchor_log_path, check_anchors, install_resigned, write_anchor
 from app.audit.service import SYSTEM, use_chain_key, verify_chain
+from app.auth import flows as auth_flows
 from app.auth import service as auth_service
 from app.auth.models import ApiTokenCreate, Role, Scope, UserCreate
-from app.checklists import flows as checklist_flows
 from app.core.config import Settings, SettingsError
 from app.core.db import READING, make_engine
 from app.core.errors import DomainError
@@ -109,9 +109,7 @@ def create_user(
     engine, session, school = _school_session(settings)
     try:
         data = UserCreate(email=email, display_name=name, role=role, password=password)
-        user = checklist_flows.create_user(
-            session=session, school_id=school.id, data=data, actor=SYSTEM
-        )
+        user = auth_flows.create_user(session=session, school_id=school.id, data=data, actor=SYSTEM)
         session.commit()
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -3,9 +3,9 @@
 from sqlmodel import Session
 
 from app.audit.service import SYSTEM
+from app.auth import flows as auth_flows
 from app.auth import service as auth_service
 from app.auth.models import Role, School, UserCreate
-from app.checklists import flows as checklist_flows
 
 DEMO_PASSWORD = "haven-demo-password"  # noqa: S105 - demo accounts only exist with HAVEN_DEV
 DEMO_ACCOUNTS = [
@@ -24,7 +24,7 @@ def seed_demo_school(*, session: Session, school: School) -> list[str]:
         user = auth_service.find_user_by_email(session=session, school_id=school.id, email=email)
         if user is None:
             data = UserCreate(email=email, display_name=name, role=role, password=DEMO_PASSWORD)
-            user = checklist_flows.create_user(
+            user = auth_flows.create_user(
                 session=session, school_id=school.id, data=data, actor=SYSTEM
             )
         note = (

@@ -35,7 +35,10 @@ def run_worker(
     sqlite = engine.dialect.name == "sqlite"
     client = delivery.client_for(settings)
     deliveries = delivery.Deliveries(
-        engine=engine, client=client, send_email=delivery.email_sender_for(settings)
+        engine=engine,
+        client=client,
+        send_email=delivery.email_sender_for(settings),
+        base_url=settings.base_url if settings is not None else "",
     )
     wakeup = OutboxWakeup(engine)
     with contextlib.suppress(Exception):  # the database may be away: the loop says so
@@ -53,9 +56,8 @@ def run_worker(
                 deliveries.start_due()  # sent on threads of their own, endpoints at once
                 if time.monotonic() - last_jobs >= JOBS_EVERY_SECONDS:
                     last_jobs = time.monotonic()
-                    base_url = settings.base_url if settings is not None else ""
                     anchors = settings.evidence_dir if settings is not None else None
-                    if done := run_due_jobs(engine=engine, base_url=base_url, evidence_dir=anchors):
+                    if done := run_due_jobs(engine=engine, evidence_dir=anchors):
                         log.info("jobs done: %s", done)
                 if database_away:
                     log.warning("worker: the database can be reached again")

@@ -6,10 +6,9 @@ from typing import Annotated
 from fastapi import Form, Request
 from pydantic import ValidationError
 
-from app.auth import service
+from app.auth import flows, service
 from app.auth.dependencies import AdminUser, PageActor
 from app.auth.models import ApiTokenCreate, Role, Scope, UserCreate, UserUpdate
-from app.checklists import flows as checklist_flows
 from app.core.db import DbSession
 from app.core.errors import DomainError, InvalidInput
 from app.core.routing import page_router, see_other
@@ -65,9 +64,7 @@ def create_user(
             data = UserCreate(email=email, display_name=display_name, role=role, password=password)
         except ValidationError as exc:
             raise _validation_detail(exc) from None
-        checklist_flows.create_user(
-            session=session, school_id=admin.school_id, data=data, actor=actor
-        )
+        flows.create_user(session=session, school_id=admin.school_id, data=data, actor=actor)
     except DomainError as exc:
         session.rollback()
         return _users_page(

@@ -128,7 +128,6 @@ def create_incident(
     if replay is not None:
         return replay
     incident = flows.report_incident(
-        base_url=request.app.state.settings.base_url,
         session=session,
         school_id=token.school_id,
         data=body,
@@ -190,7 +189,6 @@ def update_incident(
     )
     require_current(_public(session, incident), if_match)
     flows.update_incident(
-        base_url=request.app.state.settings.base_url,
         session=session,
         incident=incident,
         data=body,

@@ -36,7 +36,6 @@ def report_incident(
     data: IncidentCreate,
     reporter: User | None,
     actor: Actor,
-    base_url: str = "",
 ) -> Incident:
     incident = service.create_incident(
         session=session, school_id=school_id, data=data, reporter=reporter, actor=actor
@@ -47,36 +46,30 @@ def report_incident(
     fired = apply_rules(session=session, incident=incident, actor=actor, playbook=playbook)
     # Numbered after the slow part: the counter is held from here until the commit.
     service.number_incident(session=session, incident=incident)
-    notify_escalation(session=session, incident=incident, fired=fired, base_url=base_url)
+    notify_escalation(session=session, incident=incident, fired=fired)
     return incident
 
 
 def update_incident(
-    *, session: Session, incident: Incident, data: IncidentUpdate, actor: Actor, base_url: str = ""
+    *, session: Session, incident: Incident, data: IncidentUpdate, actor: Actor
 ) -> Incident:
     before = incident.status
     service.update_incident(session=session, incident=incident, data=data, actor=actor)
-    escalate(session=session, incident=incident, actor=actor, base_url=base_url)
+    escalate(session=session, incident=incident, actor=actor)
     if incident.status != before:
         webhooks_service.enqueue(
             session=session,
             school_id=incident.school_id,
             event_type=EventType.incident_updated,
-            data={
-                "incident_id": incident.id,
-                "reference": incident.reference,
-                "status": incident.status.value,
-                "severity": incident.severity.value,
-                "url": f"{base_url.rstrip('/')}/incidents/{incident.id}",
-            },
+            data=payloads.incident_updated(incident=incident),
         )
     return incident
 
 
-def escalate(*, session: Session, incident: Incident, actor: Actor, base_url: str = "") -> list:
+def escalate(*, session: Session, incident: Incident, actor: Actor) -> list:
     """Apply the rules that now match and tell the DSL of those that notify."""
     fired = apply_rules(session=session, incident=incident, actor=actor)
-    notify_escalation(session=session, incident=incident, fired=fired, base_url=base_url)
+    notify_escalation(session=session, incident=incident, fired=fired)
     return fired
 
 
@@ -122,7 +115,7 @@ def apply_rules(
     return fired
 
 
-def notify_escalation(*, session: Session, incident: Incident, fired: list, base_url: str) -> None:
+def notify_escalation(*, session: Session, incident: Incident, fired: list) -> None:
     notifying = [item.rule for item in fired if item.rule.notify]
     if notifying:
         # Written in this transaction: the notice exists if and only if the escalation does.
@@ -130,7 +123,7 @@ def notify_escalation(*, session: Session, incident: Incident, fired: list, base
             session=session,
             school_id=incident.school_id,
             event_type=EventType.incident_escalated,
-            data=payloads.incident_escalated(incident=incident, rules=notifying, base_url=base_url),
+            data=payloads.incident_escalated(incident=incident, rules=notifying),
         )
 
 

@@ -164,7 +164,6 @@ async def report(
         # The database's work runs in a thread: waiting for it must not stop the server.
         incident = await run_in_threadpool(
             flows.report_incident,
-            base_url=request.app.state.settings.base_url,
             session=session,
             school_id=user.school_id,
             data=data,
@@ -443,7 +442,6 @@ def update_incident(
         if not fields:
             raise InvalidInput("Nothing to change.")
         flows.update_incident(
-            base_url=request.app.state.settings.base_url,
             session=session,
             incident=incident,
             data=IncidentUpdate(**fields),
@@ -506,7 +504,6 @@ def answer_harm_test(
             raise InvalidInput(f"Unknown question: {sorted(unknown)[0][:40]}")
         test = LadoHarmTest(**{name: name in chosen for name in LADO_QUESTIONS})
         flows.update_incident(
-            base_url=request.app.state.settings.base_url,
             session=session,
             incident=incident,
             data=IncidentUpdate(lado_harm_test=test),

@@ -21,6 +21,7 @@ from app.jobs.models import JobRun
 from app.people import service as people_service
 from app.policies import service as policies_service
 from app.retention import service as retention_service
+from app.webhooks import payloads
 from app.webhooks import service as webhooks_service
 from app.webhooks.models import EventType
 
@@ -31,16 +32,16 @@ log = logging.getLogger("haven.jobs")
 class Job:
     name: str
     every: timedelta
-    run: Callable[[Session, int, datetime, str], int]  # (session, school, now, base_url) -> count
+    run: Callable[[Session, int, datetime], int]  # (session, school, now) -> count
 
 
-def _yearly_checklists(session: Session, school_id: int, now: datetime, base_url: str) -> int:
+def _yearly_checklists(session: Session, school_id: int, now: datetime) -> int:
     return checklists_service.issue_yearly_runs(
         session=session, school_id=school_id, now=now, actor=SYSTEM
     )
 
 
-def _overdue_checklists(session: Session, school_id: int, now: datetime, base_url: str) -> int:
+def _overdue_checklists(session: Session, school_id: int, now: datetime) -> int:
     """`checklist.overdue`, once per overdue run, to the endpoints that want it."""
     runs = checklists_service.newly_overdue(session=session, school_id=school_id, now=now)
     for run in runs:
@@ -48,17 +49,12 @@ def _overdue_checklists(session: Session, school_id: int, now: datetime, base_ur
             session=session,
             school_id=school_id,
             event_type=EventType.checklist_overdue,
-            data={
-                "run_id": run.id,
-                "template_id": run.template_id,
-                "due_at": run.due_at.isoformat(),
-                "url": f"{base_url.rstrip('/')}/checklists/runs/{run.id}",
-            },
+            data=payloads.checklist_overdue(run=run),
         )
     return len(runs)
 
 
-def _policy_reviews(session: Session, school_id: int, now: datetime, base_url: str) -> int:
+def _policy_reviews(session: Session, school_id: int, now: datetime) -> int:
     """`policy.review_due`, once per version, as its review date comes within 30 days."""
     due = policies_service.newly_due_for_review(session=session, school_id=school_id, now=now)
     for waiting in due:
@@ -66,26 +62,21 @@ def _policy_reviews(session: Session, school_id: int, now: datetime, base_url: s
             session=session,
             school_id=school_id,
             event_type=EventType.policy_review_due,
-            data={
-                "policy_id": waiting.policy.id,
-                "version": waiting.version.number,
-                "review_due": waiting.version.review_due.isoformat(),
-                "url": f"{base_url.rstrip('/')}/policies/{waiting.policy.id}",
-            },
+            data=payloads.policy_review_due(policy=waiting.policy, version=waiting.version),
         )
     return len(due)
 
 
-def _stale_imports(session: Session, school_id: int, now: datetime, base_url: str) -> int:
+def _stale_imports(session: Session, school_id: int, now: datetime) -> int:
     return people_service.purge_stale_imports(session=session, now=now, school_id=school_id)
 
 
-def _retention_review(session: Session, school_id: int, now: datetime, base_url: str) -> int:
+def _retention_review(session: Session, school_id: int, now: datetime) -> int:
     """Count the records past their retention period, for the DSL's home page (never deletes)."""
     return retention_service.refresh_count(session=session, school_id=school_id, now=now)
 
 
-def _fold_status_changes(session: Session, school_id: int, now: datetime, base_url: str) -> int:
+def _fold_status_changes(session: Session, school_id: int, now: datetime) -> int:
     return incidents_service.fold_status_changes(session=session, school_id=school_id)
 
 
@@ -141,12 +132,12 @@ def hold_lease(*, engine: Engine, name: str, holder: str, ttl: timedelta) -> boo
             .where(
                 JobRun.name == name,
                 or_(
-                    JobRun.last_error == holder,
-                    JobRun.last_finished_at.is_(None),
-                    JobRun.last_finished_at < now,
+                    JobRun.lease_holder == holder,
+                    JobRun.lease_until.is_(None),
+                    JobRun.lease_until < now,
                 ),
             )
-            .values(last_error=holder, last_started_at=now, last_finished_at=now + ttl)
+            .values(lease_holder=holder, lease_until=now + ttl)
         )
         session.commit()
         return taken.rowcount == 1
@@ -157,7 +148,6 @@ def run_due_jobs(
     engine: Engine,
     now: datetime | None = None,
     jobs: list[Job] = JOBS,
-    base_url: str = "",
     evidence_dir: Path | None = None,
 ) -> dict:
     """Run every job whose interval has passed, once per school, and anchor the audit chain
@@ -166,10 +156,7 @@ def run_due_jobs(
     done: dict[str, int] = {}
     with Session(engine, expire_on_commit=False) as session:
         school_ids = list(session.exec(select(School.id)).all())
-        due = [
-            (job.name, job.every, partial(_each_school, job, school_ids, now, base_url))
-            for job in jobs
-        ]
+        due = [(job.name, job.every, partial(_each_school, job, school_ids, now)) for job in jobs]
         due.append((THROTTLES, timedelta(hours=1), partial(_forget_throttles, now)))
         if evidence_dir is not None:
             due.append((ANCHOR, ANCHOR_EVERY, partial(_anchor, evidence_dir, now)))
@@ -192,10 +179,8 @@ def run_due_jobs(
     return done
 
 
-def _each_school(
-    job: Job, school_ids: list[int], now: datetime, base_url: str, session: Session
-) -> int:
-    return sum(job.run(session, school_id, now, base_url) for school_id in school_ids)
+def _each_school(job: Job, school_ids: list[int], now: datetime, session: Session) -> int:
+    return sum(job.run(session, school_id, now) for school_id in school_ids)
 
 
 def _anchor(evidence_dir: Path, now: datetime, session: Session) -> int:

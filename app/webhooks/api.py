@@ -10,7 +10,7 @@ from app.auth.models import ApiToken, Scope
 from app.core.db import DbSession
 from app.core.pagination import Page
 from app.core.types import RowId
-from app.webhooks import service
+from app.webhooks import payloads, service
 from app.webhooks.dependencies import destination_check
 from app.webhooks.models import (
     DeliveryPublic,
@@ -74,7 +74,7 @@ def send_test(
         school_id=token.school_id,
         event_type=EventType.webhook_test,
         endpoint_id=endpoint.id,
-        data={"message": "A test from Haven."},
+        data=payloads.webhook_test(),
     )
     session.commit()
     return JSONResponse({"webhook_id": message.webhook_id, "status": "queued"}, status_code=202)

@@ -74,8 +74,10 @@ class Deliveries:
         send_email: Callable[[service.Outgoing], service.Outcome] | None = None,
         now: Callable[[], datetime] = utcnow,
         threads: int = DELIVERY_THREADS,
+        base_url: str = "",
     ):
         self.engine, self.client, self.send_email, self.now = engine, client, send_email, now
+        self.base_url = base_url  # HAVEN_BASE_URL, before each message's path
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="haven-delivery")
         self._mutex = threading.Lock()
         self._busy: set[int] = set()  # endpoints being delivered to
@@ -128,7 +130,9 @@ class Deliveries:
     def _send(self, message_id: int) -> None:
         at = self.now()
         with Session(self.engine, expire_on_commit=False) as session:
-            outgoing = service.prepare(session=session, message_id=message_id, now=at)
+            outgoing = service.prepare(
+                session=session, message_id=message_id, now=at, base_url=self.base_url
+            )
         if outgoing is None:
             return
         if outgoing.endpoint_format == EndpointFormat.email:
@@ -157,9 +161,12 @@ def deliver_due(
     send_email: Callable[[service.Outgoing], service.Outcome] | None = None,
     now: Callable[[], datetime] = utcnow,
     limit: int = 20,
+    base_url: str = "",
 ) -> int:
     """Deliver what is due now, and wait until it is done; returns how many were tried."""
-    deliveries = Deliveries(engine=engine, client=client, send_email=send_email, now=now)
+    deliveries = Deliveries(
+        engine=engine, client=client, send_email=send_email, now=now, base_url=base_url
+    )
     try:
         tried = deliveries.start_due(limit)
         deliveries.wait()

@@ -10,7 +10,7 @@ from app.core.db import DbSession
 from app.core.errors import DomainError, InvalidInput
 from app.core.routing import page_router, see_other
 from app.core.templating import render
-from app.webhooks import service
+from app.webhooks import payloads, service
 from app.webhooks.dependencies import destination_check
 from app.webhooks.models import EndpointFormat, EndpointIn, EventType
 
@@ -106,7 +106,7 @@ def send_test(request: Request, session: DbSession, admin: AdminUser, endpoint_i
         school_id=admin.school_id,
         event_type=EventType.webhook_test,
         endpoint_id=endpoint.id,
-        data={"message": "A test from Haven."},
+        data=payloads.webhook_test(),
     )
     session.commit()
     return see_other(request, "/admin/webhooks?notice=test")

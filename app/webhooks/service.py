@@ -211,7 +211,10 @@ class Outgoing:
     event: dict
 
 
-def prepare(*, session: Session, message_id: int, now: datetime) -> Outgoing | None:
+def prepare(
+    *, session: Session, message_id: int, now: datetime, base_url: str = ""
+) -> Outgoing | None:
+    """The message as it is sent now: its link made with `base_url`, signed for the endpoint."""
     message = session.get(OutboxMessage, message_id)
     endpoint = session.get(WebhookEndpoint, message.endpoint_id)
     if message.status != MessageStatus.pending:
@@ -223,9 +226,8 @@ def prepare(*, session: Session, message_id: int, now: datetime) -> Outgoing | N
         session.add(message)
         session.commit()
         return None
-    body = json.dumps(
-        payloads.formatted_body(message.payload, endpoint.format), separators=(",", ":")
-    )
+    event = payloads.for_receiver(message.payload, base_url)
+    body = json.dumps(payloads.formatted_body(event, endpoint.format), separators=(",", ":"))
     headers = signing.headers_for(secrets_in_use(endpoint, now), message.webhook_id, now, body)
     return Outgoing(
         message.id,
@@ -234,7 +236,7 @@ def prepare(*, session: Session, message_id: int, now: datetime) -> Outgoing | N
         endpoint.url,
         body,
         headers,
-        message.payload,
+        event,
     )
 
 

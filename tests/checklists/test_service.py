@@ -6,8 +6,9 @@ import pytest
 from sqlmodel import select
 
 from app.audit.service import SYSTEM
+from app.auth import flows
 from app.auth.models import Role, UserCreate
-from app.checklists import flows, service
+from app.checklists import service
 from app.checklists.library import SHIPPED_TEMPLATES
 from app.checklists.models import (
     ChecklistRun,

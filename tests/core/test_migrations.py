@@ -31,6 +31,7 @@ from app.core.migrations import (
 )
 from app.incidents.models import Incident, TimelineKind
 from app.incidents.service import add_entry
+from app.jobs.models import JobRun
 from tests.conftest import TEST_SECRET, keyed_engine
 from tests.factories import make_incident, make_token, make_user
 
@@ -292,3 +293,31 @@ def test_seeds_kept_in_clear_are_sealed_by_the_upgrade(scratch_database):
         ).scalar_one()
     engine.dispose()
     assert stored != seed and keys.unseal(TEST_SECRET, keys.TOTP_SEEDS, stored) == seed
+
+
+def test_a_lease_held_in_the_job_columns_moves_to_its_own(scratch_database):
+    """Migration 0018: a lease kept its holder in `last_error` and its expiry in
+    `last_finished_at`; they move to `lease_holder` and `lease_until`, and jobs keep theirs."""
+    engine = make_engine(scratch_database())
+    upgrade(engine, "0017", secret_key=TEST_SECRET)
+    until = WHEN + timedelta(seconds=30)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO job_run (name, last_started_at, last_finished_at, last_error)"
+                " VALUES (:name, :started, :finished, :error)"
+            ),
+            [
+                {"name": "lease:worker", "started": WHEN, "finished": until, "error": "host:1:2"},
+                {"name": "checklists.yearly", "started": WHEN, "finished": WHEN, "error": "Boom"},
+            ],
+        )
+    upgrade(engine, "head", secret_key=TEST_SECRET)
+    with Session(engine) as session:
+        lease = session.get(JobRun, "lease:worker")
+        job = session.get(JobRun, "checklists.yearly")
+        assert (lease.lease_holder, lease.lease_until) == ("host:1:2", until)
+        assert (lease.last_error, lease.last_finished_at) == ("", None)
+        assert (job.lease_holder, job.lease_until) == (None, None)
+        assert (job.last_error, job.last_finished_at) == ("Boom", WHEN)
+    engine.dispose()

@@ -36,7 +36,7 @@ def test_yearly_checklists_are_issued_once_a_day_at_most(committed_engine):
 
 
 def test_a_failing_job_is_recorded_and_does_not_stop_the_others(committed_engine):
-    def broken(session, school_id, now, base_url):
+    def broken(session, school_id, now):
         raise RuntimeError("boom")
 
     jobs = [Job("test.broken", timedelta(days=1), broken), *JOBS]
@@ -68,6 +68,7 @@ def test_the_worker_loop_runs_jobs_and_stops_when_asked(committed_engine):
 
 
 def test_overdue_checklists_are_announced_once(committed_engine):
+    from app.webhooks import service as webhooks_service
     from app.webhooks.models import EventType, OutboxMessage
 
     with Session(committed_engine, expire_on_commit=False) as session:
@@ -75,20 +76,18 @@ def test_overdue_checklists_are_announced_once(committed_engine):
         run = give_checklist(session, user, due_at=utcnow() + timedelta(days=1))
         make_endpoint(session, "https://hooks.example.org/", events=["checklist.overdue"])
     later = utcnow() + timedelta(days=2)
-    assert (
-        run_due_jobs(engine=committed_engine, now=later, base_url="https://haven.test")[
-            "checklists.overdue"
-        ]
-        == 1
-    )
+    assert run_due_jobs(engine=committed_engine, now=later)["checklists.overdue"] == 1
     assert (
         run_due_jobs(engine=committed_engine, now=later + timedelta(days=1))["checklists.overdue"]
         == 0
     )
     with Session(committed_engine) as session:
         (message,) = session.exec(select(OutboxMessage)).all()
+        sent = webhooks_service.prepare(
+            session=session, message_id=message.id, now=later, base_url="https://haven.test"
+        )
     assert message.event_type == EventType.checklist_overdue
-    assert message.payload["data"]["url"] == f"https://haven.test/checklists/runs/{run.id}"
+    assert sent.event["data"]["url"] == f"https://haven.test/checklists/runs/{run.id}"
 
 
 def test_roster_previews_never_applied_are_deleted_after_a_day(committed_engine):
@@ -142,3 +141,18 @@ def test_sign_in_failures_are_forgotten_once_their_refusal_is_long_over(committe
     with Session(committed_engine) as session:
         kept = sorted(session.exec(select(SignInThrottle.key)).all())
     assert kept == ["recent", "still-refused"]
+
+
+def test_a_lease_is_held_by_one_holder_until_it_runs_out(committed_engine):
+    from app.jobs.service import hold_lease
+
+    def take(holder, ttl=timedelta(seconds=30)):
+        return hold_lease(engine=committed_engine, name="lease:test", holder=holder, ttl=ttl)
+
+    assert take("a") and take("a")  # taken, then renewed
+    assert not take("b")
+    with Session(committed_engine) as session:
+        record = session.get(JobRun, "lease:test")
+    assert record.lease_holder == "a" and record.last_error == ""
+    assert take("a", ttl=timedelta(seconds=-1))  # a lease that has run out
+    assert take("b")

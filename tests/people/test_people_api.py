@@ -275,8 +275,8 @@ def test_a_ten_megabyte_body_is_refused_before_it_is_read(client, db):
 
 def test_an_account_made_after_the_sync_is_linked_to_its_roster_entry(client, db):
     from app.audit.service import SYSTEM
+    from app.auth import flows as auth_flows
     from app.auth.models import Role, UserCreate
-    from app.checklists import flows as checklist_flows
 
     headers = api_headers(db, Scope.people_write)
     client.put("/api/v1/people", json={"people": [_staff(5)]}, headers=headers)
@@ -287,7 +287,5 @@ def test_an_account_made_after_the_sync_is_linked_to_its_roster_entry(client, db
         role=Role.staff,
         password="a-long-enough-password",
     )
-    user = checklist_flows.create_user(
-        session=db, school_id=person.school_id, data=data, actor=SYSTEM
-    )
+    user = auth_flows.create_user(session=db, school_id=person.school_id, data=data, actor=SYSTEM)
     assert user.person_id == person.id

@@ -534,7 +534,7 @@ def test_the_daily_job_counts_records_due_for_review(db):
     school = make_school(db)
     (job,) = [j for j in JOBS if j.name == "retention.review_due"]
     assert job.every == timedelta(days=1)
-    assert job.run(db, school.id, utcnow(), "") == 2
+    assert job.run(db, school.id, utcnow()) == 2
     check = service.last_count(session=db, school_id=school.id)
     assert check.due == 2
     assert _count(db, Incident) == 3  # counting never deletes

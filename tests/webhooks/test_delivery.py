@@ -15,7 +15,7 @@ from app.audit.service import SYSTEM
 from app.core.types import utcnow
 from app.incidents import flows
 from app.incidents.models import IncidentUpdate
-from app.webhooks import delivery, service
+from app.webhooks import delivery, payloads, service, signing
 from app.webhooks.models import (
     EndpointFormat,
     EventType,
@@ -24,6 +24,7 @@ from app.webhooks.models import (
 )
 from tests.factories import incident_data, make_endpoint, make_incident
 
+BASE_URL = "https://haven.test"
 MARKERS = ["MARKER-NAME-Zx81", "MARKER-DESC-Qq42", "MARKER-TITLE-Jj07", "MARKER-NOTE-Pp33"]
 
 
@@ -36,9 +37,9 @@ def _reload(session, row) -> None:
 def _deliver(engine, at=None, client=None):
     clock = (lambda: at) if at else utcnow
     if client is not None:
-        return delivery.deliver_due(engine=engine, client=client, now=clock)
+        return delivery.deliver_due(engine=engine, client=client, now=clock, base_url=BASE_URL)
     with httpx.Client(follow_redirects=False, timeout=2) as http:
-        return delivery.deliver_due(engine=engine, client=http, now=clock)
+        return delivery.deliver_due(engine=engine, client=http, now=clock, base_url=BASE_URL)
 
 
 def test_an_escalation_writes_its_outbox_row_only_when_it_commits(db):
@@ -74,7 +75,6 @@ def test_a_message_arrives_signed_and_thin(committed, committed_engine, receiver
         incident=incident,
         actor=SYSTEM,
         data=IncidentUpdate(outcome=MARKERS[3]),
-        base_url="https://haven.test",
     )
     committed.commit()
     assert _deliver(committed_engine) == 1
@@ -237,11 +237,13 @@ def test_an_email_endpoint_gets_the_thin_notice_by_smtp(committed, committed_eng
                 engine=committed_engine,
                 client=http,
                 send_email=delivery.email_sender_for(smtp_settings),
+                base_url=BASE_URL,
             )
     finally:
         controller.stop()
     (message,) = inbox.messages
     assert incident.reference in message and MARKERS[2] not in message
+    assert f"Open in Haven: {BASE_URL}/incidents/{incident.id}" in message
     row = committed.exec(select(OutboxMessage)).one()
     _reload(committed, row)
     assert row.status == MessageStatus.delivered and row.last_status_code == 250
@@ -259,14 +261,57 @@ def test_a_status_change_sends_incident_updated(db):
         incident=incident,
         data=IncidentUpdate(status="in_progress"),
         actor=SYSTEM,
-        base_url="https://haven.test",
     )
     (message,) = db.exec(select(OutboxMessage)).all()
     assert message.endpoint_id == endpoint.id and message.event_type == EventType.incident_updated
-    assert message.payload["data"] == {
+    sent = service.prepare(session=db, message_id=message.id, now=utcnow(), base_url=BASE_URL)
+    assert sent.event["data"] == {
         "incident_id": incident.id,
         "reference": incident.reference,
         "status": "in_progress",
         "severity": "low",
         "url": f"https://haven.test/incidents/{incident.id}",
     }
+
+
+def test_the_link_is_made_at_delivery_with_the_base_url(committed, committed_engine, receiver):
+    endpoint = make_endpoint(committed, receiver.url)
+    incident = make_incident(committed, content_flags=["abusive"])
+    message = committed.exec(select(OutboxMessage)).one()
+    assert message.payload["data"]["path"] == f"/incidents/{incident.id}"
+    assert "url" not in message.payload["data"]
+    with httpx.Client(follow_redirects=False, timeout=2) as http:
+        delivery.deliver_due(engine=committed_engine, client=http, base_url=BASE_URL + "/")
+    (request,) = receiver.requests
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    payload = Webhook(endpoint.secret).verify(request["body"], headers)
+    assert list(payload["data"])[-1] == "url" and "path" not in payload["data"]
+    assert payload["data"]["url"] == f"{BASE_URL}/incidents/{incident.id}"
+
+
+def test_a_message_stored_with_its_url_is_delivered_unchanged(
+    committed, committed_engine, receiver
+):
+    """Messages written before links were made at delivery carry the full `url` already."""
+    endpoint = make_endpoint(committed, receiver.url, events=("incident.updated",))
+    data = {
+        "incident_id": 7,
+        "reference": "INC-2026-0007",
+        "status": "in_progress",
+        "severity": "low",
+        "url": "https://old.haven.test/incidents/7",
+    }
+    committed.add(
+        OutboxMessage(
+            school_id=endpoint.school_id,
+            endpoint_id=endpoint.id,
+            webhook_id=signing.new_webhook_id(),
+            event_type=EventType.incident_updated,
+            payload=payloads.envelope(EventType.incident_updated, data, utcnow()),
+        )
+    )
+    committed.commit()
+    assert _deliver(committed_engine) == 1
+    (request,) = receiver.requests
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    assert Webhook(endpoint.secret).verify(request["body"], headers)["data"] == data

@@ -1,12 +1,12 @@
-"""Where checklists meet other domains: new accounts get their checklists (and their place in
-the roster)."""
+"""Where accounts meet other domains: a new account gets its place in the roster and the
+checklists every new member of staff works through."""
 
 from sqlmodel import Session
 
 from app.audit.service import Actor
 from app.auth import service as auth_service
 from app.auth.models import User, UserCreate
-from app.checklists import service
+from app.checklists import service as checklists_service
 from app.people import service as people_service
 
 
@@ -22,5 +22,5 @@ def create_user(*, session: Session, school_id: int, data: UserCreate, actor: Ac
         ),
         actor=actor,
     )
-    service.give_new_staff_checklists(session=session, user=user, actor=actor)
+    checklists_service.give_new_staff_checklists(session=session, user=user, actor=actor)
     return user
