@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from app.audit.service import GENESIS_HASH, SYSTEM, chain_key, event_hash
+from app.auth import flows as auth_flows
 from app.auth import service as auth_service
 from app.auth.models import ApiTokenCreate, Role, Scope, User, UserCreate
-from app.checklists import flows as checklist_flows
 from app.checklists import service as checklists_service
 from app.checklists.models import ChecklistPurpose, ChecklistTemplate
 from app.core.config import Settings
@@ -87,7 +87,7 @@ class School:
 
 def _user(session: Session, school_id: int, email: str, name: str, role: Role) -> User:
     data = UserCreate(email=email, display_name=name, role=role, password=PASSWORD)
-    return checklist_flows.create_user(
+    return auth_flows.create_user(
         session=session, school_id=school_id, data=data, actor=SYSTEM
     )
 
