@@ -87,9 +87,7 @@ class School:
 
 def _user(session: Session, school_id: int, email: str, name: str, role: Role) -> User:
     data = UserCreate(email=email, display_name=name, role=role, password=PASSWORD)
-    return auth_flows.create_user(
-        session=session, school_id=school_id, data=data, actor=SYSTEM
-    )
+    return auth_flows.create_user(session=session, school_id=school_id, data=data, actor=SYSTEM)
 
 
 def prepare_school(engine: sa.Engine, receiver_url: str, secret_key: str) -> School:
